@@ -1,0 +1,15 @@
+/* pmalloc/cache.h: (to be filled in by its issue). Included by pmalloc/pmalloc.h. */
+#ifndef PMALLOC_CACHE_H
+#define PMALLOC_CACHE_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PMALLOC_CACHE_H */

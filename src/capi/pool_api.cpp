@@ -1,0 +1,105 @@
+// The C API of pools (include/pmalloc/pmalloc.h): a thin shell over src/pool that turns
+// the engine's error values into errno / return codes.
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "core/error.hpp"
+#include "os/os.hpp"
+#include "pmalloc/pmalloc.h"
+#include "pool/pool.hpp"
+
+using namespace pmalloc::internal;
+
+namespace {
+
+int status(int e) noexcept {
+  if (e != 0) errno = e;
+  return e;
+}
+
+void* pointer(int e, void* p) noexcept {
+  if (e != 0) {
+    errno = e;
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
+extern "C" {
+
+pmalloc_pool* pmalloc_create_pool(const char* name, unsigned flags) {
+  Pool* pool = nullptr;
+  const int e = pool_create(name, flags, &pool);
+  return static_cast<pmalloc_pool*>(pointer(e, to_handle(pool)));
+}
+
+int pmalloc_prealloc(pmalloc_pool* pool, size_t size) { return status(pool_prealloc(from_handle(pool), size)); }
+
+void* pmalloc_alloc(pmalloc_pool* pool, size_t size) {
+  void* p = nullptr;
+  const int e = pool_alloc(from_handle(pool), size, kGranule, &p);
+  return pointer(e, p);
+}
+
+void* pmalloc_aligned(pmalloc_pool* pool, size_t size, size_t align) {
+  void* p = nullptr;
+  const int e = pool_alloc(from_handle(pool), size, align, &p);
+  return pointer(e, p);
+}
+
+void* pzalloc(pmalloc_pool* pool, size_t size) {
+  void* p = pmalloc(pool, size);
+  if (p != nullptr) std::memset(p, 0, size);
+  return p;
+}
+
+void* pcalloc(pmalloc_pool* pool, size_t n, size_t size) {
+  size_t total = 0;
+  if (n == 0 || size == 0) {
+    errno = fail(EINVAL, "pcalloc: element count and size must not be 0");
+    return nullptr;
+  }
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = fail(ENOMEM, "pcalloc: %zu * %zu bytes overflows", n, size);
+    return nullptr;
+  }
+  return pzalloc(pool, total);
+}
+
+char* pstrdup(pmalloc_pool* pool, const char* s) {
+  if (s == nullptr) {
+    errno = fail(EINVAL, "pstrdup: string is NULL");
+    return nullptr;
+  }
+  const size_t n = std::strlen(s) + 1;
+  auto* p = static_cast<char*>(pmalloc(pool, n));
+  if (p != nullptr) std::memcpy(p, s, n);
+  return p;
+}
+
+int pfree(pmalloc_pool* pool, const void* p) { return status(pool_free(from_handle(pool), p)); }
+
+int pmalloc_protect_pool(pmalloc_pool* pool) { return status(pool_protect(from_handle(pool))); }
+
+void pmalloc_destroy_pool(pmalloc_pool* pool) { pool_destroy(from_handle(pool)); }
+
+int pmalloc_pool_stats(const pmalloc_pool* pool, struct pmalloc_stats* out) {
+  return status(pool_stats(from_handle(pool), out));
+}
+
+const char* pmalloc_pool_name(const pmalloc_pool* pool) {
+  if (int e = pool_validate(from_handle(pool))) {
+    errno = e;
+    return nullptr;
+  }
+  return from_handle(pool)->name;
+}
+
+const char* pmalloc_last_error(void) { return last_error(); }
+
+int pmalloc_seal_supported(void) { return pmalloc::os::seal_supported() ? 1 : 0; }
+
+}  // extern "C"

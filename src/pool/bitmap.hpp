@@ -1,0 +1,41 @@
+// Bit arrays over 64-bit words: the granule bitmaps of a region.
+//
+// A region keeps two bitmaps with one bit per granule (see region.hpp):
+//   used  - the granule belongs to a live allocation;
+//   start - the granule is the first of a live allocation.
+// An allocation is therefore the run [s, e) where start[s] is set and e is the first
+// granule after s whose used bit is clear or whose start bit is set. That is how pfree
+// finds the size without a header inside the pool's pages (genalloc's trick, done with
+// two bitmaps instead of an interleaved pair of bits).
+// All indices are bit indices from the array's first word; `end` is exclusive.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pmalloc::internal::bitmap {
+
+using Word = std::uint64_t;
+inline constexpr std::size_t kBits = 64;
+
+constexpr std::size_t words_for(std::size_t bits) noexcept { return (bits + kBits - 1) / kBits; }
+
+inline bool test(const Word* w, std::size_t i) noexcept {
+  return ((w[i / kBits] >> (i % kBits)) & 1u) != 0;
+}
+
+void set_range(Word* w, std::size_t begin, std::size_t end) noexcept;
+void clear_range(Word* w, std::size_t begin, std::size_t end) noexcept;
+// The first set (clear) bit in [begin, end), or end when there is none.
+std::size_t find_set(const Word* w, std::size_t begin, std::size_t end) noexcept;
+std::size_t find_clear(const Word* w, std::size_t begin, std::size_t end) noexcept;
+// The last set bit in [begin, end), or end when there is none.
+std::size_t find_last_set(const Word* w, std::size_t begin, std::size_t end) noexcept;
+// First fit: the lowest i in [begin, end) with i % align == 0 and [i, i+len) all clear,
+// or end when there is none. align is a power of two.
+std::size_t find_clear_run(const Word* w, std::size_t begin, std::size_t end, std::size_t len,
+                           std::size_t align) noexcept;
+// Number of set bits in [begin, end).
+std::size_t count(const Word* w, std::size_t begin, std::size_t end) noexcept;
+
+}  // namespace pmalloc::internal::bitmap

@@ -1,0 +1,349 @@
+// Pool operations: create, allocate, free, protect, destroy (see pool.hpp, layout.hpp).
+//
+// Every operation follows the same order so that a failure changes nothing: validate,
+// take the pool lock, do the fallible OS work (commit pages, add a region), then stage
+// metadata edits in a MetaTxn and commit them (in place, or through the writer once the
+// metadata is protected).
+#include "pool/pool.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.hpp"
+#include "os/os.hpp"
+#include "pool/lock.hpp"
+#include "pool/region.hpp"
+#include "registry/registry.hpp"
+
+namespace pmalloc::internal {
+namespace {
+
+constexpr std::size_t kNone = ~std::size_t{0};
+
+std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) & ~(a - 1); }
+
+void debug_check(const Pool* pool) noexcept {
+  if constexpr (kDebugChecks) {
+    if (!pool_check(pool)) fatal("pool '%s' failed its invariant check", pool->name);
+  }
+}
+
+// Stages the bitmap/tail/header edits that record an allocation of n granules at g.
+int record_allocation(Region* r, std::size_t g, std::size_t n, std::size_t size, std::size_t new_cursor,
+                      std::size_t new_free, std::size_t new_committed, MetaTxn& tx) noexcept {
+  const bool ro = r->meta_protected;
+  const std::size_t w0 = g / bitmap::kBits;
+  const std::size_t w1 = (g + n - 1) / bitmap::kBits;
+  auto* used = tx.edit(r->used + w0, ro, w1 - w0 + 1);
+  auto* start = tx.edit(r->start + w0, ro);
+  auto* tail = tx.edit(r->tails + g / 2, ro);
+  Region* h = tx.edit(r, ro);
+  if (used == nullptr || start == nullptr || tail == nullptr || h == nullptr) {
+    return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+  }
+  const std::size_t base = w0 * bitmap::kBits;
+  bitmap::set_range(used, g - base, g + n - base);
+  bitmap::set_range(start, g - base, g - base + 1);
+  const unsigned shift = (g & 1) * 4;
+  *tail = static_cast<std::uint8_t>((*tail & ~(0xFu << shift)) | ((size % kGranule) << shift));
+  h->cursor = new_cursor;
+  h->free_below_cursor = new_free;
+  h->committed = new_committed;
+  h->live_bytes += size;
+  h->live_allocations += 1;
+  return 0;
+}
+
+// Tries to place n granules (alignment align_g granules) in r. Returns the granule or kNone
+// (no room). May commit pages; errors other than "no room" come back in *error.
+std::size_t place(Region* r, std::size_t n, std::size_t align_g, std::size_t size, MetaTxn& tx,
+                  int* error) noexcept {
+  const std::size_t pg = r->protected_bytes / kGranule;
+  // Reuse memory freed before protection (rollback) when there is enough of it.
+  if (r->free_below_cursor >= n) {
+    const std::size_t g = bitmap::find_clear_run(r->used, pg, r->cursor, n, align_g);
+    if (g < r->cursor) {
+      *error = record_allocation(r, g, n, size, r->cursor, r->free_below_cursor - n, r->committed, tx);
+      return *error == 0 ? g : kNone;
+    }
+  }
+  const std::size_t from = r->cursor > pg ? r->cursor : pg;
+  const std::size_t g = align_up(from, align_g);
+  if (g > r->capacity || n > r->capacity - g) return kNone;
+  std::size_t committed = 0;
+  if ((*error = region_commit(r, (g + n) * kGranule, &committed)) != 0) return kNone;
+  *error = record_allocation(r, g, n, size, g + n, r->free_below_cursor + (g - from), committed, tx);
+  return *error == 0 ? g : kNone;
+}
+
+// Appends a region with room for at least `need` bytes (plus alignment slack).
+int add_region(Pool* pool, std::size_t need, Region** out) noexcept {
+  std::size_t bytes = pool->next_region_bytes;
+  const bool standard = need <= bytes;
+  if (!standard) bytes = need;
+  Region* r = nullptr;
+  if (int e = region_create(pool, bytes, pool->flags, &r, nullptr)) return e;
+  MetaTxn tx;
+  Region* prev = tx.edit(pool->last, pool->last->meta_protected);
+  Pool* d = tx.edit(pool, pool->first->meta_protected);
+  if (prev == nullptr || d == nullptr) {
+    region_release(r);
+    return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+  }
+  prev->next = r;
+  d->last = r;
+  d->regions += 1;
+  if (standard && bytes < kMaxRegionBytes) d->next_region_bytes = bytes * 2;
+  if (int e = tx.commit()) {
+    region_release(r);
+    return e;
+  }
+  *out = r;
+  return 0;
+}
+
+// PMALLOC_AUTO: write-protect every page of r that allocation has moved past.
+void auto_protect(Pool* pool, Region* r) noexcept {
+  const std::size_t page = os::page_size();
+  const std::size_t upto = (r->cursor * kGranule) & ~(page - 1);
+  if (upto <= r->protected_bytes) return;
+  MetaTxn tx;
+  const int e = region_protect(r, upto, (pool->flags & PMALLOC_SEAL) != 0, tx);
+  if (tx.commit() != 0 || e != 0) {
+    // The allocation itself succeeded; the page stays writable until the next attempt.
+    return;
+  }
+}
+
+Region* region_of(const Pool* pool, const void* p) noexcept {
+  for (Region* r = pool->first; r != nullptr; r = r->next) {
+    if (r->contains_data(p)) return r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int pool_validate(const Pool* pool) noexcept {
+  if (pool == nullptr) return fail(EINVAL, "pmalloc: the pool is NULL");
+  const Region* r = registry::find(pool);
+  if (r == nullptr || r->pool != pool || reinterpret_cast<const std::byte*>(pool) < r->meta ||
+      reinterpret_cast<const std::byte*>(pool) >= r->data) {
+    return fail(EINVAL, "pmalloc: %p is not a live pmalloc pool", static_cast<const void*>(pool));
+  }
+  if (pool->magic != kPoolMagic || pool->self != pool) {
+    return fail(EINVAL, "pmalloc: pool %p is destroyed or corrupt", static_cast<const void*>(pool));
+  }
+  return 0;
+}
+
+int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
+  *out = nullptr;
+  if ((flags & ~kKnownFlags) != 0) {
+    return fail(EINVAL, "pmalloc_create_pool: unknown flags 0x%x", flags & ~kKnownFlags);
+  }
+  if (name == nullptr) name = "";
+  const std::size_t len = std::strlen(name);
+  if (len > kNameMax) {
+    return fail(EINVAL, "pmalloc_create_pool: name is %zu bytes, at most %zu allowed", len, kNameMax);
+  }
+  Region* r = nullptr;
+  Pool* pool = nullptr;
+  if (int e = region_create(nullptr, kFirstRegionBytes, flags, &r, &pool)) return e;
+  pool->magic = kPoolMagic;
+  pool->self = pool;
+  pool->flags = flags;
+  pool->user_flags = flags;
+  std::memcpy(pool->name, name, len + 1);
+  pool->first = r;
+  pool->last = r;
+  pool->regions = 1;
+  pool->next_region_bytes = kFirstRegionBytes * 2;
+  *out = pool;
+  debug_check(pool);
+  return 0;
+}
+
+int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noexcept {
+  *out = nullptr;
+  if (int e = pool_validate(pool)) return e;
+  if (size == 0) return fail(EINVAL, "pmalloc: size must not be 0");
+  if (align == 0 || (align & (align - 1)) != 0 || align > os::page_size()) {
+    return fail(EINVAL, "pmalloc_aligned: alignment %zu is not a power of two <= %zu", align, os::page_size());
+  }
+  if (size > kMaxAllocation) return fail(ENOMEM, "pmalloc: %zu bytes is more than a pool can hold", size);
+  const std::size_t n = (size + kGranule - 1) / kGranule;
+  const std::size_t align_g = align > kGranule ? align / kGranule : 1;
+
+  PoolGuard guard(pool);
+  MetaTxn tx;
+  int error = 0;
+  Region* r = pool->last;
+  std::size_t g = place(r, n, align_g, size, tx, &error);
+  for (Region* o = pool->first; g == kNone && error == 0 && o != nullptr; o = o->next) {
+    if (o != pool->last && o->free_below_cursor >= n) {
+      r = o;
+      g = place(o, n, align_g, size, tx, &error);
+    }
+  }
+  if (g == kNone && error == 0) {
+    if ((error = add_region(pool, n * kGranule + align, &r)) == 0) g = place(r, n, align_g, size, tx, &error);
+    if (g == kNone && error == 0) error = fail(ENOMEM, "pmalloc: cannot place %zu bytes", size);
+  }
+  if (error != 0) return error;
+  if (int e = tx.commit()) return e;
+  if ((pool->flags & PMALLOC_AUTO) != 0) auto_protect(pool, r);
+  debug_check(pool);
+  *out = r->data + g * kGranule;
+  return 0;
+}
+
+int pool_prealloc(Pool* pool, std::size_t size) noexcept {
+  if (int e = pool_validate(pool)) return e;
+  if (size == 0) return fail(EINVAL, "pmalloc_prealloc: size must not be 0");
+  if (size > kMaxAllocation) return fail(ENOMEM, "pmalloc_prealloc: %zu bytes is more than a pool can hold", size);
+  PoolGuard guard(pool);
+  Region* r = pool->last;
+  const std::size_t from = std::max(r->cursor * kGranule, r->protected_bytes);
+  if (size > r->capacity_bytes() - from) {
+    if (int e = add_region(pool, size, &r)) return e;
+  }
+  const std::size_t begin = std::max(r->cursor * kGranule, r->protected_bytes);
+  std::size_t committed = 0;
+  if (int e = region_commit(r, begin + size, &committed)) return e;
+  MetaTxn tx;
+  Region* h = tx.edit(r, r->meta_protected);
+  if (h == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+  h->committed = committed;
+  if (int e = tx.commit()) return e;
+  debug_check(pool);
+  return 0;
+}
+
+int pool_free(Pool* pool, const void* p) noexcept {
+  if (int e = pool_validate(pool)) return e;
+  if (p == nullptr) return fail(EINVAL, "pfree: pointer is NULL");
+  PoolGuard guard(pool);
+  Region* r = region_of(pool, p);
+  if (r == nullptr) {
+    return fail(EINVAL, "pfree: %p is not memory of pool '%s'", p, pool->name);
+  }
+  const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->data);
+  const std::size_t g = off / kGranule;
+  if (off % kGranule != 0 || g >= r->cursor || !bitmap::test(r->start, g) || !bitmap::test(r->used, g)) {
+    return fail(EINVAL, "pfree: %p does not start a live allocation of pool '%s' (interior pointer, "
+                "free space or double free)", p, pool->name);
+  }
+  const std::size_t next_start = bitmap::find_set(r->start, g + 1, r->cursor);
+  const std::size_t first_free = bitmap::find_clear(r->used, g + 1, r->cursor);
+  const std::size_t end = std::min(next_start, first_free);
+  const std::size_t n = end - g;
+  const unsigned tail = tail_of(r, g);
+  const std::size_t size = n * kGranule - (tail == 0 ? 0 : kGranule - tail);
+
+  // Memory freed in protected pages is only unaccounted; before protection it is reusable,
+  // and freeing the topmost allocations moves the cursor back (full rollback).
+  const std::size_t pg = r->protected_bytes / kGranule;
+  std::size_t cursor = r->cursor;
+  std::size_t free_below = r->free_below_cursor;
+  if (g >= pg) {
+    if (end == cursor) {
+      cursor = g;
+      while (cursor > pg && !bitmap::test(r->used, cursor - 1)) {
+        --cursor;
+        --free_below;
+      }
+    } else {
+      free_below += n;
+    }
+  }
+  MetaTxn tx;
+  const bool ro = r->meta_protected;
+  const std::size_t w0 = g / bitmap::kBits;
+  const std::size_t w1 = (end - 1) / bitmap::kBits;
+  auto* used = tx.edit(r->used + w0, ro, w1 - w0 + 1);
+  auto* start = tx.edit(r->start + w0, ro);
+  Region* h = tx.edit(r, ro);
+  if (used == nullptr || start == nullptr || h == nullptr) {
+    return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+  }
+  const std::size_t base = w0 * bitmap::kBits;
+  bitmap::clear_range(used, g - base, end - base);
+  bitmap::clear_range(start, g - base, g - base + 1);
+  h->cursor = cursor;
+  h->free_below_cursor = free_below;
+  h->live_bytes -= size;
+  h->live_allocations -= 1;
+  if (int e = tx.commit()) return e;
+  debug_check(pool);
+  return 0;
+}
+
+int pool_protect(Pool* pool) noexcept {
+  if (int e = pool_validate(pool)) return e;
+  PoolGuard guard(pool);
+  const bool seal = (pool->flags & PMALLOC_SEAL) != 0;
+  int first_error = 0;
+  // Region 0 (which holds the descriptor) goes last, so that the descriptor update below
+  // is staged against its final protection state.
+  for (Region* r = pool->first->next; r != nullptr; r = r->next) {
+    MetaTxn tx;
+    int e = region_protect(r, r->committed, seal, tx);
+    if (tx.commit() != 0 && e == 0) e = EIO;
+    if (e != 0 && first_error == 0) first_error = e;
+  }
+  Region* r0 = pool->first;
+  MetaTxn tx;
+  int e = region_protect(r0, r0->committed, seal, tx);
+  if (int c = tx.commit(); c != 0 && e == 0) e = c;
+  if (e != 0 && first_error == 0) first_error = e;
+  if (first_error == 0) {
+    MetaTxn dtx;
+    Pool* d = dtx.edit(pool, pool->first->meta_protected);
+    if (d == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+    d->ever_protected = true;
+    d->protect_calls += 1;
+    first_error = dtx.commit();
+  }
+  debug_check(pool);
+  return first_error;
+}
+
+int pool_make_ro(Pool* pool) noexcept {
+  if (int e = pool_validate(pool)) return e;
+  PoolGuard guard(pool);
+  if ((pool->flags & PMALLOC_WR) == 0) return 0;
+  MetaTxn tx;
+  Pool* d = tx.edit(pool, pool->first->meta_protected);
+  if (d == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+  d->flags &= ~PMALLOC_WR;
+  return tx.commit();
+}
+
+void pool_destroy(Pool* pool) noexcept {
+  if (pool == nullptr || pool_validate(pool) != 0) return;
+  Region* first = nullptr;
+  {
+    PoolGuard guard(pool);
+    first = pool->first;
+    // Mark the descriptor dead first: if region 0 is sealed it stays mapped, and later
+    // use of the handle must be refused rather than trusted.
+    MetaTxn tx;
+    Pool* d = tx.edit(pool, first->meta_protected);
+    if (d != nullptr) {
+      d->magic = kDestroyedMagic;
+      d->self = nullptr;
+      (void)tx.commit();
+    }
+  }
+  // Release the other regions first: region 0 holds the descriptor and the region list.
+  Region* r = first->next;
+  while (r != nullptr) {
+    Region* next = r->next;
+    (void)region_release(r);
+    r = next;
+  }
+  (void)region_release(first);
+}
+
+}  // namespace pmalloc::internal

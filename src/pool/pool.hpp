@@ -1,0 +1,59 @@
+// The pool engine: create, allocate, free, protect, destroy, and the queries that the
+// write-rare, hardening and C/C++ API layers build on. The C API (src/capi) is a thin
+// shell over these functions; all return 0 or an errno value and record a reason.
+#pragma once
+
+#include <cstddef>
+
+#include "pmalloc/pmalloc.h"
+#include "pool/layout.hpp"
+
+namespace pmalloc::internal {
+
+inline constexpr unsigned kKnownFlags = PMALLOC_WR | PMALLOC_AUTO | PMALLOC_SEAL | PMALLOC_NO_GUARD;
+
+inline Pool* from_handle(pmalloc_pool* p) noexcept { return reinterpret_cast<Pool*>(p); }
+inline const Pool* from_handle(const pmalloc_pool* p) noexcept { return reinterpret_cast<const Pool*>(p); }
+inline pmalloc_pool* to_handle(Pool* p) noexcept { return reinterpret_cast<pmalloc_pool*>(p); }
+
+[[nodiscard]] int pool_create(const char* name, unsigned flags, Pool** out) noexcept;
+// EINVAL unless `pool` is a live pool's descriptor (checked against the registry first, so
+// a stale or foreign pointer is never dereferenced unless it lies in pmalloc metadata).
+[[nodiscard]] int pool_validate(const Pool* pool) noexcept;
+[[nodiscard]] int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noexcept;
+[[nodiscard]] int pool_prealloc(Pool* pool, std::size_t size) noexcept;
+[[nodiscard]] int pool_free(Pool* pool, const void* p) noexcept;
+[[nodiscard]] int pool_protect(Pool* pool) noexcept;
+void pool_destroy(Pool* pool) noexcept;
+[[nodiscard]] int pool_stats(const Pool* pool, pmalloc_stats* out) noexcept;
+// Clears PMALLOC_WR for good (write-rare becomes write-once).
+[[nodiscard]] int pool_make_ro(Pool* pool) noexcept;
+
+// Where an address range lies, for wr_* and the usercopy checks.
+enum class Placement {
+  none,  // not pmalloc memory
+  ok,    // inside one live allocation
+  bad,   // pmalloc memory, but not inside one live allocation (guard, metadata, free, crossing)
+};
+struct Allocation {
+  Pool* pool = nullptr;
+  Region* region = nullptr;
+  std::byte* begin = nullptr;  // the allocation's first byte
+  std::size_t size = 0;        // its requested size
+  bool read_only = false;      // the range's pages are write-protected now
+};
+// Classifies [p, p + n); fills `out` (pool always set unless `none`).
+Placement locate(const void* p, std::size_t n, Allocation* out) noexcept;
+
+// Invariant checker (mimalloc's mi_page_is_valid): true when every invariant listed in
+// layout.hpp holds for every region of the pool. The caller holds the pool lock (or
+// knows that no other thread uses the pool).
+bool pool_check(const Pool* pool) noexcept;
+// Debug builds (PMALLOC_DEBUG_CHECKS) run pool_check after every operation.
+#ifdef PMALLOC_DEBUG_CHECKS
+inline constexpr bool kDebugChecks = true;
+#else
+inline constexpr bool kDebugChecks = false;
+#endif
+
+}  // namespace pmalloc::internal

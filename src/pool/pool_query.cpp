@@ -1,0 +1,107 @@
+// Read-only pool queries: statistics, address placement and the invariant checker.
+#include <cerrno>
+#include <cstring>
+
+#include "core/error.hpp"
+#include "os/os.hpp"
+#include "pool/lock.hpp"
+#include "pool/pool.hpp"
+#include "pool/region.hpp"
+#include "registry/registry.hpp"
+
+namespace pmalloc::internal {
+
+int pool_stats(const Pool* pool, pmalloc_stats* out) noexcept {
+  if (out == nullptr) return fail(EINVAL, "pmalloc_pool_stats: output is NULL");
+  if (int e = pool_validate(pool)) return e;
+  PoolGuard guard(pool);
+  pmalloc_stats s{};
+  bool all_sealed = true;
+  bool any_sealed = false;
+  for (const Region* r = pool->first; r != nullptr; r = r->next) {
+    s.bytes_live += r->live_bytes;
+    s.allocations_live += r->live_allocations;
+    s.bytes_committed += r->committed;
+    s.bytes_reserved += r->reservation_size;
+    s.bytes_protected += r->protected_bytes;
+    s.bytes_metadata += r->meta_bytes;
+    s.regions += 1;
+    const std::size_t protected_span = r->meta_protected ? r->meta_bytes + r->protected_bytes : 0;
+    if (protected_span != 0) {
+      any_sealed |= r->sealed_bytes != 0;
+      all_sealed &= r->sealed_bytes == protected_span;
+    }
+  }
+  std::size_t live_granule_bytes = 0;
+  for (const Region* r = pool->first; r != nullptr; r = r->next) {
+    live_granule_bytes += bitmap::count(r->used, 0, r->cursor) * kGranule;
+  }
+  s.bytes_free = s.bytes_committed - live_granule_bytes;
+  s.sealed = (any_sealed && all_sealed) ? 1 : 0;
+  s.is_protected = (pool->ever_protected && s.bytes_protected == s.bytes_committed) ? 1 : 0;
+  s.protect_calls = pool->protect_calls;
+  s.flags = pool->flags;
+  *out = s;
+  return 0;
+}
+
+Placement locate(const void* p, std::size_t n, Allocation* out) noexcept {
+  *out = Allocation{};
+  Region* r = registry::find(p);
+  if (r == nullptr) return Placement::none;
+  Pool* pool = r->pool;
+  out->pool = pool;
+  out->region = r;
+  PoolGuard guard(pool);
+  if (!r->contains_data(p)) return Placement::bad;  // guard page or metadata
+  const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->data);
+  const std::size_t g = off / kGranule;
+  if (g >= r->cursor || !bitmap::test(r->used, g)) return Placement::bad;
+  std::size_t s = g;
+  if (!bitmap::test(r->start, g)) s = bitmap::find_last_set(r->start, 0, g);
+  if (s == g && !bitmap::test(r->start, g)) return Placement::bad;
+  const std::size_t next_start = bitmap::find_set(r->start, s + 1, r->cursor);
+  const std::size_t end = std::min(next_start, bitmap::find_clear(r->used, s + 1, r->cursor));
+  const unsigned tail = tail_of(r, s);
+  const std::size_t size = (end - s) * kGranule - (tail == 0 ? 0 : kGranule - tail);
+  out->begin = r->data + s * kGranule;
+  out->size = size;
+  const std::size_t rel = off - s * kGranule;
+  if (n > size || rel > size - n) return Placement::bad;
+  // Protection covers a prefix of the data, so the range is read-only iff it starts in it.
+  out->read_only = off < r->protected_bytes;
+  return Placement::ok;
+}
+
+bool pool_check(const Pool* pool) noexcept {
+  if (pool == nullptr || pool->magic != kPoolMagic || pool->self != pool) return false;
+  const std::size_t page = os::page_size();
+  std::size_t regions = 0;
+  const Region* last = nullptr;
+  for (const Region* r = pool->first; r != nullptr; r = r->next) {
+    ++regions;
+    last = r;
+    if (r->magic != kRegionMagic || r->pool != pool) return false;
+    if (r->protected_bytes > r->committed || r->committed > r->capacity_bytes()) return false;
+    if (r->protected_bytes % page != 0 || r->committed % page != 0) return false;
+    if (r->cursor * kGranule > r->committed) return false;
+    if (r->protected_bytes > r->cursor * kGranule) return false;
+    if (bitmap::find_set(r->used, r->cursor, r->capacity) != r->capacity) return false;
+    const std::size_t pg = r->protected_bytes / kGranule;
+    if (pg <= r->cursor) {
+      const std::size_t free_above = (r->cursor - pg) - bitmap::count(r->used, pg, r->cursor);
+      if (free_above != r->free_below_cursor) return false;
+    }
+    if (bitmap::count(r->start, 0, r->capacity) != r->live_allocations) return false;
+    // Every start bit marks a used granule.
+    for (std::size_t g = bitmap::find_set(r->start, 0, r->cursor); g < r->cursor;
+         g = bitmap::find_set(r->start, g + 1, r->cursor)) {
+      if (!bitmap::test(r->used, g)) return false;
+    }
+    // Every used run begins with a start bit.
+    if (r->cursor > 0 && bitmap::test(r->used, 0) && !bitmap::test(r->start, 0)) return false;
+  }
+  return regions == pool->regions && last == pool->last;
+}
+
+}  // namespace pmalloc::internal

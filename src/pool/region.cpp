@@ -1,0 +1,145 @@
+// Region life cycle (see region.hpp and the layout in layout.hpp).
+#include "pool/region.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "core/error.hpp"
+#include "pmalloc/pmalloc.h"
+#include "os/os.hpp"
+#include "registry/registry.hpp"
+
+namespace pmalloc::internal {
+namespace {
+
+std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) & ~(a - 1); }
+
+}  // namespace
+
+int region_create(Pool* pool, std::size_t data_bytes, unsigned flags, Region** out,
+                  Pool** pool_out) noexcept {
+  const std::size_t page = os::page_size();
+  data_bytes = os::round_up_to_page(data_bytes);
+  const std::size_t granules = data_bytes / kGranule;
+  const std::size_t words = bitmap::words_for(granules);
+
+  // Metadata: header, optional descriptor, two bitmaps, a nibble per granule.
+  std::size_t off = align_up(sizeof(Region), alignof(std::max_align_t));
+  const std::size_t pool_off = off;
+  if (pool_out != nullptr) off = align_up(off + sizeof(Pool), alignof(bitmap::Word));
+  const std::size_t used_off = off;
+  const std::size_t start_off = used_off + words * sizeof(bitmap::Word);
+  const std::size_t tails_off = start_off + words * sizeof(bitmap::Word);
+  const std::size_t meta_bytes = os::round_up_to_page(tails_off + (granules + 1) / 2);
+
+  const std::size_t guard = (flags & PMALLOC_NO_GUARD) != 0 ? 0 : page;
+  const std::size_t total = guard + meta_bytes + data_bytes + guard;
+
+  void* base = nullptr;
+  if (int e = os::reserve(total, &base)) {
+    return fail(e == ENOMEM ? ENOMEM : e, "pmalloc: cannot reserve %zu bytes of address space (errno %d)",
+                total, e);
+  }
+  auto* meta = static_cast<std::byte*>(base) + guard;
+  if (int e = os::set_access(meta, meta_bytes, os::Access::read_write)) {
+    (void)os::release(base, total);
+    return fail(ENOMEM, "pmalloc: cannot commit %zu bytes of pool metadata (errno %d%s)", meta_bytes, e,
+                e == ENOMEM ? "; raising vm.max_map_count may help" : "");
+  }
+
+  auto* r = new (meta) Region{};
+  r->magic = kRegionMagic;
+  r->pool = pool;
+  r->reservation = static_cast<std::byte*>(base);
+  r->reservation_size = total;
+  r->meta = meta;
+  r->meta_bytes = meta_bytes;
+  r->data = meta + meta_bytes;
+  r->capacity = granules;
+  r->used = reinterpret_cast<bitmap::Word*>(meta + used_off);
+  r->start = reinterpret_cast<bitmap::Word*>(meta + start_off);
+  r->tails = reinterpret_cast<std::uint8_t*>(meta + tails_off);
+  if (pool_out != nullptr) {
+    auto* p = new (meta + pool_off) Pool{};
+    r->pool = p;
+    *pool_out = p;
+  }
+  if (registry::add(r->reservation, total, r) != 0) {
+    (void)os::release(base, total);
+    return fail(ENOMEM, "pmalloc: out of memory registering a region");
+  }
+  *out = r;
+  return 0;
+}
+
+int region_commit(Region* r, std::size_t bytes, std::size_t* committed_out) noexcept {
+  *committed_out = r->committed;
+  if (bytes <= r->committed) return 0;
+  std::size_t want = os::round_up_to_page(bytes);
+  if (want < r->committed + kCommitStep) want = r->committed + kCommitStep;
+  if (want > r->capacity_bytes()) want = r->capacity_bytes();
+  if (int e = os::set_access(r->data + r->committed, want - r->committed, os::Access::read_write)) {
+    return fail(ENOMEM, "pmalloc: cannot commit %zu bytes of pool data (errno %d%s)", want - r->committed,
+                e, e == ENOMEM ? "; raising vm.max_map_count may help" : "");
+  }
+  *committed_out = want;
+  return 0;
+}
+
+int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept {
+  std::byte* begin = r->meta_protected ? r->data + r->protected_bytes : r->meta;
+  std::byte* end = r->data + upto;
+  if (end > begin) {
+    if (int e = os::set_access(begin, static_cast<std::size_t>(end - begin), os::Access::read)) {
+      return fail(e, "pmalloc: mprotect of %zu bytes failed (errno %d%s)", static_cast<std::size_t>(end - begin), e,
+                  e == ENOMEM ? "; raising vm.max_map_count may help" : "");
+    }
+  }
+  int seal_error = 0;
+  std::size_t sealed = r->sealed_bytes;
+  const std::size_t protected_span = static_cast<std::size_t>(end - r->meta);
+  if (seal && os::seal_supported() && protected_span > sealed) {
+    seal_error = os::seal(r->meta + sealed, protected_span - sealed);
+    if (seal_error == 0) {
+      sealed = protected_span;
+    } else {
+      (void)fail(seal_error, "pmalloc: mseal failed (errno %d); the pages are read-only but not sealed",
+                 seal_error);
+    }
+  }
+
+  // Freed space below the new protected boundary is no longer reusable.
+  const std::size_t pg = upto / kGranule;
+  const std::size_t cursor = r->cursor > pg ? r->cursor : pg;
+  const std::size_t live_above = bitmap::count(r->used, pg, cursor);
+  // The metadata is read-only now (it was, or the call above covered it).
+  Region* h = tx.edit(r, true);
+  if (h == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+  h->protected_bytes = upto;
+  h->meta_protected = true;
+  h->sealed_bytes = sealed;
+  h->cursor = cursor;
+  h->free_below_cursor = (cursor - pg) - live_above;
+  return seal_error;
+}
+
+std::size_t region_release(Region* r) noexcept {
+  std::byte* base = r->reservation;
+  const std::size_t total = r->reservation_size;
+  std::byte* meta = r->meta;
+  const std::size_t sealed = r->sealed_bytes;
+  registry::remove(base);
+  if (sealed == 0) {
+    (void)os::release(base, total);
+    return 0;
+  }
+  // The sealed span [meta, meta + sealed) cannot be unmapped or discarded; let go of the
+  // guard in front and of everything after it.
+  if (meta > base) (void)os::release(base, static_cast<std::size_t>(meta - base));
+  std::byte* after = meta + sealed;
+  if (after < base + total) (void)os::release(after, static_cast<std::size_t>(base + total - after));
+  return sealed;
+}
+
+}  // namespace pmalloc::internal

@@ -1,0 +1,36 @@
+// Region life cycle: reserve and lay out, commit data pages, protect/seal prefixes,
+// release. Metadata layout and invariants are described in layout.hpp.
+#pragma once
+
+#include <cstddef>
+
+#include "pool/layout.hpp"
+#include "pool/meta_txn.hpp"
+
+namespace pmalloc::internal {
+
+// Reserves a region with room for `data_bytes` of data (rounded up to pages), commits
+// its metadata pages and, when `pool_out` is non-null, places a pool descriptor in them
+// (the pool's first region). The region is registered in the address registry.
+[[nodiscard]] int region_create(Pool* pool, std::size_t data_bytes, unsigned flags, Region** out,
+                                Pool** pool_out) noexcept;
+
+// Makes data [0, bytes) accessible (bytes <= capacity). Does the OS call only; the caller
+// stages the new `committed` value.
+[[nodiscard]] int region_commit(Region* r, std::size_t bytes, std::size_t* committed_out) noexcept;
+
+// Write-protects meta (if not yet) and data [protected_bytes, upto) and, with `seal`,
+// mseal()s everything protected so far. Stages the header update in `tx`.
+// Returns 0, or the error of the OS call that failed; when protection worked but sealing
+// failed the header update is still staged and the seal error returned.
+[[nodiscard]] int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept;
+
+// Unregisters and unmaps the region, except the part that is sealed (which the kernel
+// will not let go). Returns the bytes that had to stay mapped.
+std::size_t region_release(Region* r) noexcept;
+
+inline unsigned tail_of(const Region* r, std::size_t g) noexcept {
+  return (r->tails[g / 2] >> ((g & 1) * 4)) & 0xFu;
+}
+
+}  // namespace pmalloc::internal
