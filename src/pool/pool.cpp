@@ -102,10 +102,14 @@ int add_region(Pool* pool, std::size_t need, Region** out) noexcept {
   return 0;
 }
 
-// PMALLOC_AUTO: write-protect every page of r that allocation has moved past.
-void auto_protect(Pool* pool, Region* r) noexcept {
+// PMALLOC_AUTO: write-protect every page of r that allocation has moved past, that is
+// every page before the one where the newest allocation (at granule g) begins. Objects
+// in those pages were allocated before the newest one and are taken to be initialised
+// (allocate, initialise, allocate the next); the newest object stays writable until an
+// allocation begins on a later page or the pool is protected.
+void auto_protect(Pool* pool, Region* r, std::size_t g) noexcept {
   const std::size_t page = os::page_size();
-  const std::size_t upto = (r->cursor * kGranule) & ~(page - 1);
+  const std::size_t upto = (g * kGranule) & ~(page - 1);
   if (upto <= r->protected_bytes) return;
   MetaTxn tx;
   const int e = region_protect(r, upto, (pool->flags & PMALLOC_SEAL) != 0, tx);
@@ -192,7 +196,7 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
   }
   if (error != 0) return error;
   if (int e = tx.commit()) return e;
-  if ((pool->flags & PMALLOC_AUTO) != 0) auto_protect(pool, r);
+  if ((pool->flags & PMALLOC_AUTO) != 0) auto_protect(pool, r, g);
   debug_check(pool);
   *out = r->data + g * kGranule;
   return 0;
