@@ -10,8 +10,7 @@
 
 namespace pmalloc::internal {
 
-void* MetaTxn::edit(void* dst, std::size_t n, bool read_only) noexcept {
-  if (!read_only) return dst;
+void* MetaTxn::stage(void* dst, std::size_t n) noexcept {
   // Editing the same bytes twice in one transaction returns the same copy.
   for (Staged& s : staged_) {
     if (s.dst == dst && s.n == n) return s.copy.get();

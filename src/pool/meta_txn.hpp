@@ -27,7 +27,9 @@ class MetaTxn {
 
   // A writable view of [dst, dst + n). `read_only` says whether those bytes are
   // write-protected now. Returns nullptr only when a private copy cannot be allocated.
-  void* edit(void* dst, std::size_t n, bool read_only) noexcept;
+  void* edit(void* dst, std::size_t n, bool read_only) noexcept {
+    return read_only ? stage(dst, n) : dst;  // writable metadata is edited in place
+  }
 
   template <class T>
   T* edit(T* dst, bool read_only, std::size_t count = 1) noexcept {
@@ -46,6 +48,8 @@ class MetaTxn {
     std::unique_ptr<std::byte[]> copy;  // new contents
     std::unique_ptr<std::byte[]> old;   // contents before, for undo
   };
+  void* stage(void* dst, std::size_t n) noexcept;
+
   std::vector<Staged> staged_;
 };
 
