@@ -2,6 +2,7 @@
 #include "os/os.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -108,9 +109,18 @@ namespace {
 // -1: not tried yet; -2: unavailable; otherwise the descriptor.
 std::atomic<int> g_procmem_fd{-1};
 
+// A forked child inherits the descriptor, and it still names the *parent's* memory: a
+// write through it would land in the parent. The child drops it and opens its own.
+void forget_procmem_in_child() noexcept {
+  const int fd = g_procmem_fd.exchange(-1, std::memory_order_acq_rel);
+  if (fd >= 0) ::close(fd);
+}
+
 int procmem_fd() noexcept {
   int fd = g_procmem_fd.load(std::memory_order_acquire);
   if (fd != -1) return fd;
+  static const bool fork_handler = ::pthread_atfork(nullptr, nullptr, forget_procmem_in_child) == 0;
+  (void)fork_handler;
   int opened = ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
   int want = opened >= 0 ? opened : -2;
   int expected = -1;
