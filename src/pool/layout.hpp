@@ -38,7 +38,7 @@ inline constexpr std::size_t kGranule = 16;           // also the default alignm
 inline constexpr std::size_t kNameMax = 63;            // bytes of a pool name, without NUL
 inline constexpr std::size_t kFirstRegionBytes = 1u << 20;
 inline constexpr std::size_t kMaxRegionBytes = 256u << 20;
-inline constexpr std::size_t kCommitStep = 16u << 10;  // data is committed in steps of this
+inline constexpr std::size_t kCommitStep = 64u << 10;  // data is committed in steps of this
 inline constexpr std::size_t kMaxAllocation = std::size_t{1} << 40;
 
 inline constexpr std::uint64_t kPoolMagic = 0x6c6f6f70636d6c70ULL;    // "plmcpool"
@@ -68,6 +68,8 @@ struct Region {
   bitmap::Word* used;
   bitmap::Word* start;
   std::uint8_t* tails;           // 4 bits per granule: requested size % kGranule at the start granule
+  std::size_t pkey_bytes;        // data[0, pkey_bytes) is tagged with the write-rare protection key
+                                 // (pkey writer only; <= protected_bytes; see wr/writer.hpp)
 
   std::size_t capacity_bytes() const noexcept { return capacity * kGranule; }
   bool contains_data(const void* p) const noexcept {

@@ -49,10 +49,14 @@ Placement locate(const void* p, std::size_t n, Allocation* out) noexcept {
   *out = Allocation{};
   Region* r = registry::find(p);
   if (r == nullptr) return Placement::none;
-  Pool* pool = r->pool;
-  out->pool = pool;
+  PoolGuard guard(r->pool);
+  return locate_locked(r, p, n, out);
+}
+
+Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out) noexcept {
+  *out = Allocation{};
+  out->pool = r->pool;
   out->region = r;
-  PoolGuard guard(pool);
   if (!r->contains_data(p)) return Placement::bad;  // guard page or metadata
   const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->data);
   const std::size_t g = off / kGranule;
@@ -93,13 +97,17 @@ bool pool_check(const Pool* pool) noexcept {
       if (free_above != r->free_below_cursor) return false;
     }
     if (bitmap::count(r->start, 0, r->capacity) != r->live_allocations) return false;
-    // Every start bit marks a used granule.
-    for (std::size_t g = bitmap::find_set(r->start, 0, r->cursor); g < r->cursor;
-         g = bitmap::find_set(r->start, g + 1, r->cursor)) {
-      if (!bitmap::test(r->used, g)) return false;
+    // Every start bit marks a used granule, and every used run begins with a start bit:
+    // word-wise, start & ~used == 0, and a used bit whose predecessor is clear is a start.
+    const std::size_t words = bitmap::words_for(r->capacity);
+    bitmap::Word carry = 0;  // the last bit of the previous used word
+    for (std::size_t w = 0; w < words; ++w) {
+      const bitmap::Word used = r->used[w];
+      if ((r->start[w] & ~used) != 0) return false;
+      const bitmap::Word run_begins = used & ~((used << 1) | carry);
+      if ((run_begins & ~r->start[w]) != 0) return false;
+      carry = used >> (bitmap::kBits - 1);
     }
-    // Every used run begins with a start bit.
-    if (r->cursor > 0 && bitmap::test(r->used, 0) && !bitmap::test(r->start, 0)) return false;
   }
   return regions == pool->regions && last == pool->last;
 }
