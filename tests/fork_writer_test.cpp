@@ -46,4 +46,34 @@ TEST(ForkWriter, ChildWritesLandInTheChildOnly) {
   pmalloc_destroy_pool(pool);
 }
 
+// Pools created and destroyed in a child leave the parent's pools and registry alone.
+TEST(ForkWriter, ChildPoolLifeCycleLeavesParentIntact) {
+  pmalloc_pool* pool = pmalloc_create_pool("parent", PMALLOC_RO);
+  ASSERT_NE(pool, nullptr);
+  auto* v = static_cast<int*>(pmalloc(pool, sizeof(int)));
+  ASSERT_NE(v, nullptr);
+  *v = 7;
+  ASSERT_EQ(pmalloc_protect_pool(pool), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    pmalloc_destroy_pool(pool);
+    for (int i = 0; i < 4; ++i) {
+      pmalloc_pool* p = pmalloc_create_pool("child", PMALLOC_RO);
+      if (p == nullptr || pmalloc(p, 64) == nullptr || pmalloc_protect_pool(p) != 0) _exit(1);
+      pmalloc_destroy_pool(p);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(is_pmalloc_object(v, sizeof(int)), PMALLOC_OBJECT_OK);
+  struct pmalloc_stats s {};
+  EXPECT_EQ(pmalloc_pool_stats(pool, &s), 0);
+  EXPECT_EQ(s.allocations_live, 1u);
+  EXPECT_EQ(*v, 7);
+  pmalloc_destroy_pool(pool);
+}
+
 }  // namespace

@@ -82,6 +82,20 @@ std::size_t find_clear_run(const Word* w, std::size_t begin, std::size_t end, st
   return end;
 }
 
+std::size_t find_run_end(const Word* used, const Word* start, std::size_t begin, std::size_t end) noexcept {
+  while (begin < end) {
+    const std::size_t i = begin / kBits;
+    Word v = ~used[i] | start[i];
+    v &= ~((Word{1} << (begin % kBits)) - 1);
+    if (v != 0) {
+      const std::size_t hit = i * kBits + static_cast<std::size_t>(std::countr_zero(v));
+      return hit < end ? hit : end;
+    }
+    begin = (i + 1) * kBits;
+  }
+  return end;
+}
+
 std::size_t count(const Word* w, std::size_t begin, std::size_t end) noexcept {
   std::size_t n = 0;
   while (begin < end) {

@@ -35,6 +35,10 @@ std::size_t find_last_set(const Word* w, std::size_t begin, std::size_t end) noe
 // or end when there is none. align is a power of two.
 std::size_t find_clear_run(const Word* w, std::size_t begin, std::size_t end, std::size_t len,
                            std::size_t align) noexcept;
+// The end of the allocation run that continues at `begin`: the first i in [begin, end)
+// whose `used` bit is clear or whose `start` bit is set, or end. Costs the run's length,
+// not the distance to `end` (pfree and locate in a packed region).
+std::size_t find_run_end(const Word* used, const Word* start, std::size_t begin, std::size_t end) noexcept;
 // Number of set bits in [begin, end).
 std::size_t count(const Word* w, std::size_t begin, std::size_t end) noexcept;
 

@@ -1,5 +1,6 @@
 // Read-only pool queries: statistics, address placement and the invariant checker.
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.hpp"
@@ -45,18 +46,30 @@ int pool_stats(const Pool* pool, pmalloc_stats* out) noexcept {
   return 0;
 }
 
-Placement locate(const void* p, std::size_t n, Allocation* out) noexcept {
-  *out = Allocation{};
-  Region* r = registry::find(p);
-  if (r == nullptr) return Placement::none;
-  PoolGuard guard(r->pool);
-  return locate_locked(r, p, n, out);
+namespace {
+
+// Whether the header of r agrees with its registration. A region whose metadata is not
+// write-protected yet (a pool not protected so far, or grown since) has a header that a
+// stray or hostile write could change; the registration cannot be changed. So no answer
+// of locate() ever covers memory outside the region's own reservation, however the header
+// was tampered with (wr_* writes where locate() says, even into protected pages).
+bool consistent(const Region* r, const registry::Entry& e) noexcept {
+  const auto inside = [&](const void* a, std::size_t n) {
+    const auto x = reinterpret_cast<std::uintptr_t>(a);
+    return x >= e.begin && x <= e.end && n <= e.end - x;
+  };
+  const std::size_t span = e.end - e.begin;
+  if (e.region != r || r->capacity > span / kGranule || r->cursor > r->capacity) return false;
+  const std::size_t bitmap_bytes = bitmap::words_for(r->capacity) * sizeof(bitmap::Word);
+  return inside(r->data, r->capacity_bytes()) && inside(r->used, bitmap_bytes) && inside(r->start, bitmap_bytes) &&
+         inside(r->tails, (r->capacity + 1) / 2);
 }
 
-Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out) noexcept {
+Placement locate_in(Region* r, const registry::Entry& e, const void* p, std::size_t n, Allocation* out) noexcept {
   *out = Allocation{};
   out->pool = r->pool;
   out->region = r;
+  if (!consistent(r, e)) return Placement::bad;
   if (!r->contains_data(p)) return Placement::bad;  // guard page or metadata
   const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->data);
   const std::size_t g = off / kGranule;
@@ -64,8 +77,7 @@ Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out
   std::size_t s = g;
   if (!bitmap::test(r->start, g)) s = bitmap::find_last_set(r->start, 0, g);
   if (s == g && !bitmap::test(r->start, g)) return Placement::bad;
-  const std::size_t next_start = bitmap::find_set(r->start, s + 1, r->cursor);
-  const std::size_t end = std::min(next_start, bitmap::find_clear(r->used, s + 1, r->cursor));
+  const std::size_t end = bitmap::find_run_end(r->used, r->start, s + 1, r->cursor);
   const unsigned tail = tail_of(r, s);
   const std::size_t size = (end - s) * kGranule - (tail == 0 ? 0 : kGranule - tail);
   out->begin = r->data + s * kGranule;
@@ -75,6 +87,26 @@ Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out
   // Protection covers a prefix of the data, so the range is read-only iff it starts in it.
   out->read_only = off < r->protected_bytes;
   return Placement::ok;
+}
+
+}  // namespace
+
+Placement locate(const void* p, std::size_t n, Allocation* out) noexcept {
+  *out = Allocation{};
+  registry::Entry e;
+  if (!registry::lookup(p, &e)) return Placement::none;
+  PoolGuard guard(e.region->pool);
+  return locate_in(e.region, e, p, n, out);
+}
+
+Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out) noexcept {
+  *out = Allocation{};
+  registry::Entry e;
+  if (!registry::lookup(p, &e)) return Placement::none;
+  out->pool = r->pool;
+  out->region = r;
+  if (e.region != r) return Placement::bad;
+  return locate_in(r, e, p, n, out);
 }
 
 bool pool_check(const Pool* pool) noexcept {
