@@ -5,7 +5,7 @@ set -euo pipefail
 need=(cmake ninja-build g++ pkg-config libgtest-dev libgmock-dev publicsuffix)
 case "${1:-all}" in
   build) ;;
-  test) need+=(clang-14 libclang-rt-14-dev libsodium-dev) ;;
+  test) need+=(clang-14 libclang-rt-14-dev libsodium-dev doxygen) ;;
   bench) need+=(libbenchmark-dev libsodium-dev gnuplot-nox) ;;
   all) need+=(clang-14 libclang-rt-14-dev libbenchmark-dev libsodium-dev gnuplot-nox doxygen) ;;
   *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;

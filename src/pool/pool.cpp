@@ -8,9 +8,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "core/error.hpp"
 #include "os/os.hpp"
+#include "pool/lifecycle.hpp"
 #include "pool/lock.hpp"
 #include "pool/region.hpp"
 #include "registry/registry.hpp"
@@ -151,6 +153,8 @@ int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
   if (len > kNameMax) {
     return fail(EINVAL, "pmalloc_create_pool: name is %zu bytes, at most %zu allowed", len, kNameMax);
   }
+  // Held until the descriptor is complete: pool walkers (stats) never see a half-built pool.
+  std::unique_lock life(lifecycle_lock());
   Region* r = nullptr;
   Pool* pool = nullptr;
   if (int e = region_create(nullptr, kFirstRegionBytes, flags, &r, &pool)) return e;
@@ -165,6 +169,7 @@ int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
   pool->next_region_bytes = kFirstRegionBytes * 2;
   *out = pool;
   debug_check(pool);
+  note_created(pool);
   return 0;
 }
 
@@ -238,7 +243,9 @@ int pool_free(Pool* pool, const void* p) noexcept {
     return fail(EINVAL, "pfree: %p does not start a live allocation of pool '%s' (interior pointer, "
                 "free space or double free)", p, pool->name);
   }
-  const std::size_t end = bitmap::find_run_end(r->used, r->start, g + 1, r->cursor);
+  const std::size_t next_start = bitmap::find_set(r->start, g + 1, r->cursor);
+  const std::size_t first_free = bitmap::find_clear(r->used, g + 1, r->cursor);
+  const std::size_t end = std::min(next_start, first_free);
   const std::size_t n = end - g;
   const unsigned tail = tail_of(r, g);
   const std::size_t size = n * kGranule - (tail == 0 ? 0 : kGranule - tail);
@@ -308,6 +315,7 @@ int pool_protect(Pool* pool) noexcept {
     first_error = dtx.commit();
   }
   debug_check(pool);
+  note_protected(pool, first_error);
   return first_error;
 }
 
@@ -323,10 +331,14 @@ int pool_make_ro(Pool* pool) noexcept {
 }
 
 void pool_destroy(Pool* pool) noexcept {
-  if (pool == nullptr || pool_validate(pool) != 0) return;
+  if (pool == nullptr) return;
+  // Held until the regions are gone: pool walkers (stats) never see a pool being unmapped.
+  std::unique_lock life(lifecycle_lock());
+  if (pool_validate(pool) != 0) return;
   Region* first = nullptr;
   {
     PoolGuard guard(pool);
+    note_destroying(pool);
     first = pool->first;
     // Mark the descriptor dead first: if region 0 is sealed it stays mapped, and later
     // use of the handle must be refused rather than trusted.

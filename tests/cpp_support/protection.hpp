@@ -1,0 +1,47 @@
+// Test support for the C++ adapter tests: run a mutation in a forked child and report
+// how the child ended, so a missing protection shows up as a failed expectation instead
+// of corrupting the test process.
+//
+// The child restores the default SIGSEGV action first (sanitizer runtimes install their
+// own handler, which would turn the fault into an ordinary exit), then runs the mutation
+// and exits with status 0 only if the mutation returned.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <utility>
+
+namespace pmalloc_test {
+
+enum class ChildEnd { segv, exited, other };
+
+template <class F>
+ChildEnd run_in_child(F&& mutation) {
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child == 0) {
+    struct sigaction sa {};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, nullptr);
+    sigaction(SIGBUS, &sa, nullptr);
+    std::forward<F>(mutation)();
+    _exit(0);
+  }
+  int status = 0;
+  if (waitpid(child, &status, 0) != child) return ChildEnd::other;
+  if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS)) return ChildEnd::segv;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return ChildEnd::exited;
+  return ChildEnd::other;
+}
+
+// True when `mutation` faults (the child is killed by SIGSEGV).
+template <class F>
+bool faults(F&& mutation) {
+  return run_in_child(std::forward<F>(mutation)) == ChildEnd::segv;
+}
+
+}  // namespace pmalloc_test
