@@ -243,9 +243,7 @@ int pool_free(Pool* pool, const void* p) noexcept {
     return fail(EINVAL, "pfree: %p does not start a live allocation of pool '%s' (interior pointer, "
                 "free space or double free)", p, pool->name);
   }
-  const std::size_t next_start = bitmap::find_set(r->start, g + 1, r->cursor);
-  const std::size_t first_free = bitmap::find_clear(r->used, g + 1, r->cursor);
-  const std::size_t end = std::min(next_start, first_free);
+  const std::size_t end = bitmap::find_run_end(r->used, r->start, g + 1, r->cursor);
   const std::size_t n = end - g;
   const unsigned tail = tail_of(r, g);
   const std::size_t size = n * kGranule - (tail == 0 ? 0 : kGranule - tail);
