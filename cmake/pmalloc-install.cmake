@@ -9,6 +9,9 @@
 #     pmalloc-targets*.cmake                     pmalloc::pmalloc_shared, pmalloc::pmalloc_static
 #   lib/pkgconfig/pmalloc.pc                     for pkg-config (relocatable: paths are relative
 #                                                to the .pc file, so --prefix works)
+# Components: pmalloc_runtime (libpmalloc.so.*) and pmalloc_development (everything else);
+# `cmake --install <build> --component pmalloc_development` etc. installs one of them; a
+# plain `cmake --install` installs both (and the programs of the examples, if built).
 #
 # Both variants are linked from the same object files: the `pmalloc` target (static
 # unless BUILD_SHARED_LIBS is ON, as CMake users expect) is compiled once, and the other
@@ -46,14 +49,16 @@ foreach(t pmalloc ${pmalloc_other})
 endforeach()
 
 install(TARGETS pmalloc ${pmalloc_other} EXPORT pmalloc-targets
-        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT pmalloc_development
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT pmalloc_runtime
+                NAMELINK_COMPONENT pmalloc_development
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT pmalloc_runtime)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/pmalloc DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-        FILES_MATCHING PATTERN "*.h" PATTERN "*.hpp")
+        COMPONENT pmalloc_development FILES_MATCHING PATTERN "*.h" PATTERN "*.hpp")
 
 set(pmalloc_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/pmalloc)
-install(EXPORT pmalloc-targets NAMESPACE pmalloc:: DESTINATION ${pmalloc_cmake_dir} FILE pmalloc-targets.cmake)
+install(EXPORT pmalloc-targets NAMESPACE pmalloc:: DESTINATION ${pmalloc_cmake_dir} FILE pmalloc-targets.cmake
+        COMPONENT pmalloc_development)
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/pmalloc-config.cmake.in
                               ${PROJECT_BINARY_DIR}/pmalloc-config.cmake
                               INSTALL_DESTINATION ${pmalloc_cmake_dir})
@@ -61,7 +66,7 @@ configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/pmalloc-config.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/pmalloc-config-version.cmake
                                  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/pmalloc-config.cmake ${PROJECT_BINARY_DIR}/pmalloc-config-version.cmake
-        DESTINATION ${pmalloc_cmake_dir})
+        DESTINATION ${pmalloc_cmake_dir} COMPONENT pmalloc_development)
 
 # pkg-config: paths relative to the .pc file's own directory, so that the installed tree
 # can be moved (and `cmake --install --prefix` works without reconfiguring).
@@ -82,4 +87,4 @@ if(NOT IS_ABSOLUTE "${pmalloc_pc_includedir}")
   set(pmalloc_pc_includedir "\${prefix}/${pmalloc_pc_includedir}")
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/pmalloc.pc.in ${PROJECT_BINARY_DIR}/pmalloc.pc @ONLY)
-install(FILES ${PROJECT_BINARY_DIR}/pmalloc.pc DESTINATION ${pmalloc_pc_dir})
+install(FILES ${PROJECT_BINARY_DIR}/pmalloc.pc DESTINATION ${pmalloc_pc_dir} COMPONENT pmalloc_development)

@@ -10,6 +10,7 @@
 using namespace pmalloc::internal;
 
 extern "C" void pmalloc_stats_print(FILE* out, const char* format) {
+  const int saved_errno = errno;  // on success errno is left as the caller had it
   if (out == nullptr) out = stderr;
   stats::Format f = stats::Format::table;
   if (format == nullptr || std::strcmp(format, "table") == 0) {
@@ -28,5 +29,7 @@ extern "C" void pmalloc_stats_print(FILE* out, const char* format) {
   }
   if (int e = stats::write(out, report, f)) {
     errno = fail(e, "pmalloc_stats_print: writing the report failed");
+    return;
   }
+  errno = saved_errno;
 }

@@ -8,7 +8,7 @@ mode=$1 tree=$2 here=$3 generator=$4 cc=$5 cxx=$6 version=$7 flags=${8:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/pmalloc-consumers.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 jobs=2
-step() { echo "--- $*"; }
+step() { echo "--- $(date +%s.%N | cut -c1-14) $*"; }
 
 configure_and_build() {  # source dir, build dir, extra cmake args...
   local src=$1 bin=$2
@@ -23,8 +23,12 @@ needs_libpmalloc_so() { readelf -d "$1" | grep -q 'NEEDED.*libpmalloc\.so'; }
 
 if [ "$mode" = install ]; then
   prefix=$work/prefix
-  step "cmake --install $tree --prefix $prefix"
-  cmake --install "$tree" --prefix "$prefix" >"$work/install.log" 2>&1 || { cat "$work/install.log"; exit 1; }
+  # The library's two components (programs of examples and demos are not needed here).
+  for component in pmalloc_runtime pmalloc_development; do
+    step "cmake --install $tree --prefix $prefix --component $component"
+    cmake --install "$tree" --prefix "$prefix" --component $component >"$work/install.log" 2>&1 ||
+      { cat "$work/install.log"; exit 1; }
+  done
   for f in include/pmalloc/pmalloc.h include/pmalloc/pmalloc.hpp include/pmalloc/memory_resource.hpp \
            include/pmalloc/allocator.hpp include/pmalloc/stats.h lib/libpmalloc.a lib/libpmalloc.so \
            lib/cmake/pmalloc/pmalloc-config.cmake lib/cmake/pmalloc/pmalloc-config-version.cmake \
@@ -40,7 +44,8 @@ if [ "$mode" = install ]; then
   for exe in consumer_default consumer_shared consumer_static; do "$work/cxx/$exe"; done
 
   step "C++ consumer: PMALLOC_USE_STATIC_LIBS=ON"
-  configure_and_build "$here/cxx" "$work/cxx-static" -DCMAKE_PREFIX_PATH="$prefix" -DPMALLOC_USE_STATIC_LIBS=ON
+  configure_and_build "$here/cxx" "$work/cxx-static" -DCMAKE_PREFIX_PATH="$prefix" -DPMALLOC_USE_STATIC_LIBS=ON \
+    -DPMALLOC_CONSUMER_DEFAULT_ONLY=ON
   if needs_libpmalloc_so "$work/cxx-static/consumer_default"; then echo "PMALLOC_USE_STATIC_LIBS ignored"; exit 1; fi
   "$work/cxx-static/consumer_default"
 

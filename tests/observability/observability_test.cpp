@@ -169,11 +169,15 @@ class JsonReader {
 
 // ---- capturing output ----
 
-std::string print_to_string(const char* format) {
+// Prints to a memory stream; *error gets errno as pmalloc_stats_print left it (cleared
+// before the call).
+std::string print_to_string(const char* format, int* error = nullptr) {
   char* buf = nullptr;
   std::size_t size = 0;
   FILE* f = open_memstream(&buf, &size);
+  errno = 0;
   pmalloc_stats_print(f, format);
+  if (error != nullptr) *error = errno;
   std::fclose(f);
   std::string out(buf, size);
   std::free(buf);
@@ -360,7 +364,9 @@ TEST(StatsPrint, JsonMatchesPoolStats) {
   for (int i = 0; i < 10; ++i) (void)a.alloc(100);
   a.protect();
   (void)b.alloc(5000);
-  const Json doc = parse_or_fail(print_to_string("json"));
+  int error = -1;
+  const Json doc = parse_or_fail(print_to_string("json", &error));
+  EXPECT_EQ(error, 0) << "errno is left alone on success";
   ASSERT_EQ(doc.kind, Json::object);
   EXPECT_EQ(doc["wr_backend"].kind, Json::string);
   EXPECT_EQ(doc["seal_supported"].kind, Json::boolean);
@@ -406,9 +412,9 @@ TEST(StatsPrint, UnknownFormatIsAnError) {
   pmalloc::Pool pool("obs-unknown-format");
   std::string out;
   const std::string err = capture_stderr([&] {
-    errno = 0;
-    out = print_to_string("yaml");
-    EXPECT_EQ(errno, EINVAL);
+    int error = 0;
+    out = print_to_string("yaml", &error);
+    EXPECT_EQ(error, EINVAL);
   });
   EXPECT_TRUE(out.empty()) << out;
   EXPECT_NE(std::string(pmalloc_last_error()).find("yaml"), std::string::npos) << pmalloc_last_error();
