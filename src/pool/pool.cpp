@@ -6,6 +6,7 @@
 // metadata is protected).
 #include "pool/pool.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -24,8 +25,11 @@ constexpr std::size_t kNone = ~std::size_t{0};
 
 std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) & ~(a - 1); }
 
+std::atomic<bool> g_debug_checks{true};
+
 void debug_check(const Pool* pool) noexcept {
   if constexpr (kDebugChecks) {
+    if (!g_debug_checks.load(std::memory_order_relaxed)) return;
     if (!pool_check(pool)) fatal("pool '%s' failed its invariant check", pool->name);
   }
 }
@@ -113,12 +117,9 @@ void auto_protect(Pool* pool, Region* r, std::size_t g) noexcept {
   const std::size_t page = os::page_size();
   const std::size_t upto = (g * kGranule) & ~(page - 1);
   if (upto <= r->protected_bytes) return;
-  MetaTxn tx;
-  const int e = region_protect(r, upto, (pool->flags & PMALLOC_SEAL) != 0, tx);
-  if (tx.commit() != 0 || e != 0) {
-    // The allocation itself succeeded; the page stays writable until the next attempt.
-    return;
-  }
+  // The allocation itself succeeded; on failure the page stays writable until the next
+  // attempt (region_protect_commit leaves protection and metadata in agreement).
+  (void)region_protect_commit(r, upto, (pool->flags & PMALLOC_SEAL) != 0);
 }
 
 Region* region_of(const Pool* pool, const void* p) noexcept {
@@ -129,6 +130,8 @@ Region* region_of(const Pool* pool, const void* p) noexcept {
 }
 
 }  // namespace
+
+void set_debug_checks(bool on) noexcept { g_debug_checks.store(on, std::memory_order_relaxed); }
 
 int pool_validate(const Pool* pool) noexcept {
   if (pool == nullptr) return fail(EINVAL, "pmalloc: the pool is NULL");
@@ -249,19 +252,22 @@ int pool_free(Pool* pool, const void* p) noexcept {
   const std::size_t size = n * kGranule - (tail == 0 ? 0 : kGranule - tail);
 
   // Memory freed in protected pages is only unaccounted; before protection it is reusable,
-  // and freeing the topmost allocations moves the cursor back (full rollback).
+  // and freeing the topmost allocations moves the cursor back (full rollback). With
+  // PMALLOC_AUTO an allocation can straddle the protected boundary: its part above the
+  // boundary (from `open`) is reusable.
   const std::size_t pg = r->protected_bytes / kGranule;
+  const std::size_t open = std::max(g, pg);
   std::size_t cursor = r->cursor;
   std::size_t free_below = r->free_below_cursor;
-  if (g >= pg) {
+  if (end > open) {
     if (end == cursor) {
-      cursor = g;
+      cursor = open;
       while (cursor > pg && !bitmap::test(r->used, cursor - 1)) {
         --cursor;
         --free_below;
       }
     } else {
-      free_below += n;
+      free_below += end - open;
     }
   }
   MetaTxn tx;
@@ -294,15 +300,11 @@ int pool_protect(Pool* pool) noexcept {
   // Region 0 (which holds the descriptor) goes last, so that the descriptor update below
   // is staged against its final protection state.
   for (Region* r = pool->first->next; r != nullptr; r = r->next) {
-    MetaTxn tx;
-    int e = region_protect(r, r->committed, seal, tx);
-    if (tx.commit() != 0 && e == 0) e = EIO;
+    const int e = region_protect_commit(r, r->committed, seal);
     if (e != 0 && first_error == 0) first_error = e;
   }
   Region* r0 = pool->first;
-  MetaTxn tx;
-  int e = region_protect(r0, r0->committed, seal, tx);
-  if (int c = tx.commit(); c != 0 && e == 0) e = c;
+  const int e = region_protect_commit(r0, r0->committed, seal);
   if (e != 0 && first_error == 0) first_error = e;
   if (first_error == 0) {
     MetaTxn dtx;

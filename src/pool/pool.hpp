@@ -55,5 +55,9 @@ inline constexpr bool kDebugChecks = true;
 #else
 inline constexpr bool kDebugChecks = false;
 #endif
+// Switches the per-operation check of debug builds off and on again at run time, for tests
+// of scale (a million allocations), where a check that costs O(pool) per operation would
+// make them quadratic; they run pool_check themselves at the end. No-op in other builds.
+void set_debug_checks(bool on) noexcept;
 
 }  // namespace pmalloc::internal

@@ -124,6 +124,45 @@ int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept
   return seal_error;
 }
 
+int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept {
+  std::byte* begin = r->meta_protected ? r->data + r->protected_bytes : r->meta;
+  std::byte* end = r->data + upto;
+  // Phase 1: protect and record it. Nothing is sealed yet, so a failure can be undone.
+  MetaTxn tx;
+  int e = region_protect(r, upto, false, tx);
+  if (e == 0) e = tx.commit();
+  if (e != 0) {
+    if (end > begin) {
+      int undo = 0;
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        if ((undo = os::set_access(begin, static_cast<std::size_t>(end - begin), os::Access::read_write)) == 0) {
+          return e;
+        }
+      }
+      fatal("region at %p: pages protected but the protection cannot be recorded (errno %d) nor undone "
+            "(errno %d)", static_cast<void*>(r->meta), e, undo);
+    }
+    return e;
+  }
+  if (!seal) return 0;
+  // Phase 2: seal what is protected now. If the header update fails after mseal, the
+  // header under-reports what is sealed: never less safe, and reported as an error.
+  MetaTxn stx;
+  e = region_protect(r, upto, true, stx);
+  const int c = stx.commit();
+  return e != 0 ? e : c;
+}
+
+namespace {
+// munmap of a whole reservation needs no split, so it fails only transiently (or under
+// fault injection); a failure would leak the mapping for the life of the process.
+void release_retrying(void* addr, std::size_t size) noexcept {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (os::release(addr, size) == 0) return;
+  }
+}
+}  // namespace
+
 std::size_t region_release(Region* r) noexcept {
   std::byte* base = r->reservation;
   const std::size_t total = r->reservation_size;
@@ -131,14 +170,14 @@ std::size_t region_release(Region* r) noexcept {
   const std::size_t sealed = r->sealed_bytes;
   registry::remove(base);
   if (sealed == 0) {
-    (void)os::release(base, total);
+    release_retrying(base, total);
     return 0;
   }
   // The sealed span [meta, meta + sealed) cannot be unmapped or discarded; let go of the
   // guard in front and of everything after it.
-  if (meta > base) (void)os::release(base, static_cast<std::size_t>(meta - base));
+  if (meta > base) release_retrying(base, static_cast<std::size_t>(meta - base));
   std::byte* after = meta + sealed;
-  if (after < base + total) (void)os::release(after, static_cast<std::size_t>(base + total - after));
+  if (after < base + total) release_retrying(after, static_cast<std::size_t>(base + total - after));
   return sealed;
 }
 

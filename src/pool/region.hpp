@@ -25,6 +25,16 @@ namespace pmalloc::internal {
 // failed the header update is still staged and the seal error returned.
 [[nodiscard]] int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept;
 
+// region_protect() and the commit of its header update, all or nothing: when the update
+// cannot be written (or staged), the protection just applied is taken back (those pages
+// were read-write before the call), so the header never claims less than the pages
+// enforce (a page read-only behind the allocator's back would make the next allocation in
+// it fault). Sealing is a second step, after the protection is recorded: if recording the
+// seal fails, the header under-reports what is sealed (never less safe) and the error is
+// returned. Should taking the protection back fail too, the process stops (fatal).
+// 0 or an errno value.
+[[nodiscard]] int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept;
+
 // Unregisters and unmaps the region, except the part that is sealed (which the kernel
 // will not let go). Returns the bytes that had to stay mapped.
 std::size_t region_release(Region* r) noexcept;
