@@ -144,6 +144,20 @@ TEST(TypedHelpers, ProtectSeveralPointersAtOnce) {
   EXPECT_TRUE(faults([&] { const_cast<char*>(n.get())[0] = 'P'; }));
 }
 
+TEST(TypedHelpers, ProtectRefusesPointersOutsidePoolAllocations) {
+  pmalloc::Pool pool("typed-protect-refuse");
+  int* in_pool = pool.make<int>(1);
+  int on_stack = 2;
+  EXPECT_THROW((void)pool.protect(&on_stack), pmalloc::error);
+  EXPECT_THROW((void)pool.protect(in_pool, &on_stack), pmalloc::error);
+  EXPECT_FALSE(pool.stats().is_protected) << "nothing is protected when a pointer is refused";
+  int* freed = pool.make<int>(3);
+  pool.free(freed);
+  EXPECT_THROW((void)pool.protect(freed), pmalloc::error);
+  EXPECT_EQ(pool.protect(static_cast<const int*>(nullptr)).get(), nullptr);
+  EXPECT_EQ(*pool.protect(in_pool), 1);
+}
+
 TEST(TypedHelpers, RoPtrBasics) {
   pmalloc::ro_ptr<int> null;
   EXPECT_EQ(null.get(), nullptr);

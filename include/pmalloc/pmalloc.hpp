@@ -288,18 +288,23 @@ class Pool {
    *
    * `auto table = pool.protect(table_being_built);` ends the writable phase in the type
    * system as well as in the MMU: the returned pointer allows reads only.
-   * @throws error as protect()
+   * @throws error EINVAL, before protecting anything, when the object at @p p does not
+   *         lie inside one live pmalloc allocation (a pointer to the stack, the heap or a
+   *         freed object would otherwise come back looking protected); nullptr is
+   *         allowed. Otherwise as protect().
    */
   template <class T>
   [[nodiscard]] ro_ptr<T> protect(const T* p) {
+    require_allocated(p);
     protect();
     return ro_ptr<T>(p);
   }
   /// Protects the pool and returns every pointer as an ro_ptr, in a tuple
-  /// (`auto [a, b] = pool.protect(pa, pb);`).
+  /// (`auto [a, b] = pool.protect(pa, pb);`). Checks every pointer first, as protect(p).
   template <class... T>
     requires(sizeof...(T) > 1)
   [[nodiscard]] std::tuple<ro_ptr<T>...> protect(const T*... p) {
+    (require_allocated(p), ...);
     protect();
     return std::tuple<ro_ptr<T>...>(ro_ptr<T>(p)...);
   }
@@ -322,6 +327,14 @@ class Pool {
 
  private:
   explicit Pool(pmalloc_pool* pool) noexcept : pool_(pool) {}
+  template <class T>
+  static void require_allocated(const T* p) {
+    std::size_t size = 1;
+    if constexpr (!std::is_void_v<T>) size = sizeof(T);
+    if (p != nullptr && is_pmalloc_object(p, size) != PMALLOC_OBJECT_OK) {
+      throw error(EINVAL, "pmalloc::Pool::protect: the object is not inside a live pmalloc allocation");
+    }
+  }
   pmalloc_pool* pool_ = nullptr;
 };
 
