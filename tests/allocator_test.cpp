@@ -40,6 +40,8 @@ TEST(Allocator, EqualityIsSamePoolAcrossValueTypes) {
   pmalloc::allocator<int> ai(a);
   pmalloc::allocator<double> ad(a);
   pmalloc::allocator<int> bi(b.get());
+  pmalloc::allocator<int> bp(&b);
+  EXPECT_TRUE(bi == bp);
   EXPECT_TRUE(ai == ad);
   EXPECT_TRUE(ad == ai);
   EXPECT_FALSE(ai != ad);

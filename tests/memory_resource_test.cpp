@@ -152,7 +152,8 @@ TEST(MemoryResource, ImpossibleSizeThrowsBadAlloc) {
 TEST(MemoryResource, EqualityMeansSamePool) {
   pmalloc::Pool a("mr-eq-a");
   pmalloc::Pool b("mr-eq-b");
-  pmalloc::memory_resource a1(a), a2(a.get()), b1(b);
+  pmalloc::memory_resource a1(a), a2(a.get()), a3(&a), b1(b);
+  EXPECT_TRUE(a1.is_equal(a3));
   EXPECT_TRUE(a1.is_equal(a1));
   EXPECT_TRUE(a1.is_equal(a2));
   EXPECT_TRUE(a2.is_equal(a1));

@@ -28,7 +28,7 @@ namespace pmalloc {
  *
  * Semantics, chosen so that a container stays in the pool it was made for:
  * - It has no default constructor: every container names its pool. It converts
- *   implicitly from `Pool&` and `pmalloc_pool*`, so `std::vector<int,
+ *   implicitly from `Pool&`, `Pool*` and `pmalloc_pool*`, so `std::vector<int,
  *   pmalloc::allocator<int>> v(pool);` works.
  * - Two allocators are equal when they use the same pool, whatever their value types
  *   (is_always_equal is false): memory from one may be deallocated through the other.
@@ -66,6 +66,8 @@ class allocator {
 
   /// Allocates from @p pool (not owned). @throws error (EINVAL) when @p pool is empty.
   allocator(Pool& pool) : allocator(pool.get()) {}  // NOLINT: implicit, like polymorphic_allocator
+  /// Allocates from `*pool` (not owned). @throws error (EINVAL) for nullptr or an empty Pool.
+  allocator(Pool* pool) : allocator(pool != nullptr ? pool->get() : nullptr) {}  // NOLINT: implicit
   /// Allocates from the C pool @p pool (not owned). @throws error (EINVAL) for nullptr.
   allocator(pmalloc_pool* pool) : pool_(pool) {  // NOLINT: implicit, like polymorphic_allocator
     if (pool == nullptr) throw error(EINVAL, "pmalloc::allocator: the pool is null");

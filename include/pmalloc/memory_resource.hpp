@@ -54,6 +54,8 @@ class memory_resource : public std::pmr::memory_resource {
  public:
   /// A resource over @p pool (not owned). @throws error (EINVAL) when @p pool is empty.
   explicit memory_resource(Pool& pool) : memory_resource(pool.get()) {}
+  /// A resource over `*pool` (not owned). @throws error (EINVAL) for nullptr or an empty Pool.
+  explicit memory_resource(Pool* pool) : memory_resource(pool != nullptr ? pool->get() : nullptr) {}
   /// A resource over the C pool @p pool (not owned). @throws error (EINVAL) for nullptr.
   explicit memory_resource(pmalloc_pool* pool) : pool_(pool) {
     if (pool == nullptr) throw error(EINVAL, "pmalloc::memory_resource: the pool is null");

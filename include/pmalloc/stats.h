@@ -12,6 +12,9 @@
  *   JSON document instead. Unset, empty or `0`: nothing is printed.
  * - `PMALLOC_VERBOSE=1` logs each pool's creation, protection and destruction to stderr,
  *   one line per event, each starting with `pmalloc: `.
+ *
+ * Both are read when they act (at exit, at each event), so setenv() while the program
+ * runs works as well as setting them at start.
  */
 #ifndef PMALLOC_STATS_H
 #define PMALLOC_STATS_H
@@ -44,7 +47,7 @@ extern "C" {
  * The snapshot is consistent per pool; pools created or destroyed by other threads while
  * the call runs are either fully in it or not at all. Safe to call from any thread.
  *
- * @param out    the stream to print to; NULL means stderr.
+ * @param out    the stream to print to (flushed before the call returns); NULL means stderr.
  * @param format `"table"` (also for NULL) or `"json"`.
  *
  * Errors (the function returns nothing; errno is left unchanged on success, so clear it

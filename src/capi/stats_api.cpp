@@ -27,7 +27,9 @@ extern "C" void pmalloc_stats_print(FILE* out, const char* format) {
     errno = fail(e, "pmalloc_stats_print: out of memory collecting the statistics");
     return;
   }
-  if (int e = stats::write(out, report, f)) {
+  int e = stats::write(out, report, f);
+  if (std::fflush(out) != 0 && e == 0) e = EIO;  // the report is complete when the call returns
+  if (e != 0) {
     errno = fail(e, "pmalloc_stats_print: writing the report failed");
     return;
   }

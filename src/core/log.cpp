@@ -16,10 +16,9 @@ bool env_flag(const char* name) noexcept {
   return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
 }
 
-bool verbose() noexcept {
-  static const bool on = env_flag("PMALLOC_VERBOSE");
-  return on;
-}
+// Read at every event (events are rare: pool creation, protection, destruction), so that
+// a program may also turn the log on or off with setenv() while it runs.
+bool verbose() noexcept { return env_flag("PMALLOC_VERBOSE"); }
 
 void line(const char* format, ...) noexcept {
   char buffer[512];

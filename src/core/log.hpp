@@ -3,7 +3,8 @@
 // pmalloc never prints on its own except when asked to: PMALLOC_VERBOSE=1 (any value other
 // than empty or "0") turns on one line per pool life-cycle event on stderr, so that an
 // operator can see which pools a program makes, when they become read-only and when they
-// go away, without a debugger. The variable is read once, at the first query.
+// go away, without a debugger. The variable is read at each event, so setenv() at run time
+// works too.
 //
 // Each line is formatted into a local buffer and handed to the kernel with one write(2),
 // so lines from different threads never interleave and nothing here allocates or takes a

@@ -41,20 +41,18 @@ std::size_t protected_bytes(const Pool* pool) noexcept {
   return n;
 }
 
-// PMALLOC_STATS: "1", "table" (or anything else that is not "0"/"json") prints the table,
-// "json" the JSON document, to stderr when the process exits normally.
+// PMALLOC_STATS: "1", "table" (or anything else that is not "", "0" or "json") prints the
+// table, "json" the JSON document, to stderr when the process exits normally. The variable
+// is read at exit, so setenv() while the program runs works too.
 void print_at_exit() noexcept {
+  if (!log::env_flag("PMALLOC_STATS")) return;
   const char* v = std::getenv("PMALLOC_STATS");
-  pmalloc_stats_print(stderr, v != nullptr && std::strcmp(v, "json") == 0 ? "json" : "table");
-  std::fflush(stderr);
+  pmalloc_stats_print(stderr, std::strcmp(v, "json") == 0 ? "json" : "table");
 }
 
-// Armed by a static initializer, which runs when the library is loaded (shared library)
-// or, for a static library, because pool.cpp always pulls this file in.
-const bool g_exit_report_armed = [] {
-  if (!log::env_flag("PMALLOC_STATS")) return false;
-  return std::atexit(print_at_exit) == 0;
-}();
+// Registered by a static initializer, which runs when the library is loaded (shared
+// library) or, for a static library, because pool.cpp always pulls this file in.
+const bool g_exit_report_armed = std::atexit(print_at_exit) == 0;
 
 }  // namespace
 

@@ -160,7 +160,7 @@ void write_table(std::FILE* out, const Report& report) {
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> head{"pool", "flags"};
   for (const Field& f : kFields) head.emplace_back(f.heading);
-  for (const char* h : {"read-only", "sealed", "writer"}) head.emplace_back(h);
+  for (const char* h : {"read-only", "sealed", "wr_backend"}) head.emplace_back(h);
   rows.push_back(std::move(head));
   char flags[64];
   for (const PoolReport& p : report.pools) {
@@ -180,7 +180,7 @@ void write_table(std::FILE* out, const Report& report) {
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
   }
-  std::fprintf(out, "pmalloc: %zu live pool%s; write-rare back end: %s; mseal: %s\n", report.pools.size(),
+  std::fprintf(out, "pmalloc: %zu live pool%s; write-rare back end (wr_backend): %s; mseal: %s\n", report.pools.size(),
                report.pools.size() == 1 ? "" : "s", report.wr_backend,
                report.seal_supported ? "supported" : "not supported");
   const std::size_t numeric_end = 2 + std::size(kFields);

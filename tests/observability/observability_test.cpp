@@ -316,7 +316,7 @@ TEST(StatsPrint, TableListsEveryLivePool) {
   sealed.protect();
   const std::string table = print_to_string("table");
   EXPECT_NE(table.find("pmalloc: "), std::string::npos) << table;
-  EXPECT_NE(table.find("write-rare back end: "), std::string::npos) << table;
+  EXPECT_NE(table.find("write-rare back end (wr_backend): "), std::string::npos) << table;
   const std::string r1 = table_row(table, "obs-table-ro");
   const std::string r2 = table_row(table, "obs-table-wr");
   const std::string r3 = table_row(table, "obs-table-sealed");
@@ -340,7 +340,7 @@ TEST(StatsPrint, TableListsEveryLivePool) {
   const Json doc = parse_or_fail(print_to_string("json"));
   const std::string backend = doc["wr_backend"].s;
   ASSERT_FALSE(backend.empty());
-  EXPECT_EQ(cell(table, r2, "writer"), backend) << table;
+  EXPECT_EQ(cell(table, r2, "wr_backend"), backend) << table;
   EXPECT_NE(table.find("(total)"), std::string::npos);
 }
 
@@ -498,6 +498,41 @@ TEST(StatsEnvironment, VerboseLogsLifeCycleEventsInOrder) {
   int count = 0;
   for (std::string line; std::getline(lines, line); ++count) EXPECT_EQ(line.rfind("pmalloc: pool '", 0), 0u) << line;
   EXPECT_EQ(count, 5) << r.err;
+}
+
+TEST(StatsEnvironment, VerboseCanBeTurnedOnWhileRunning) {
+  const std::string err = capture_stderr([] {
+    setenv("PMALLOC_VERBOSE", "1", 1);
+    {
+      pmalloc::Pool pool("obs-setenv-verbose");
+      (void)pool.alloc(10);
+      pool.protect();
+    }
+    unsetenv("PMALLOC_VERBOSE");
+    pmalloc::Pool quiet("obs-setenv-quiet");
+  });
+  EXPECT_NE(err.find("pool 'obs-setenv-verbose' created"), std::string::npos) << err;
+  EXPECT_NE(err.find("pool 'obs-setenv-verbose' protected"), std::string::npos) << err;
+  EXPECT_NE(err.find("pool 'obs-setenv-verbose' destroyed"), std::string::npos) << err;
+  EXPECT_EQ(err.find("obs-setenv-quiet"), std::string::npos) << err;
+}
+
+TEST(StatsEnvironment, StatsSetWhileRunningIsHonouredAtExit) {
+  FILE* err = std::tmpfile();
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  if (child == 0) {
+    dup2(fileno(err), 2);
+    setenv("PMALLOC_STATS", "1", 1);
+    static pmalloc::Pool* pool = new pmalloc::Pool("obs-setenv-stats");  // alive at exit
+    (void)pool;
+    std::exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::string text = slurp(err);
+  EXPECT_FALSE(table_row(text, "obs-setenv-stats").empty()) << text;
 }
 
 TEST(StatsEnvironment, CProgramPrintsToStdout) {
