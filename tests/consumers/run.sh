@@ -66,9 +66,10 @@ if [ "$mode" = install ]; then
   "$work/c_static"
 elif [ "$mode" = subproject ]; then
   step "C++ consumer: FetchContent(SOURCE_DIR $tree)"
-  # Debug (no optimisation): this test recompiles the whole library, keep it quick.
+  # No build type (no optimisation, no debug info): this test recompiles the whole library,
+  # keep it quick. pmalloc must leave the parent's (empty) build type alone.
   configure_and_build "$here/subproject" "$work/sub" -DPMALLOC_SOURCE_DIR="$tree" -DPMALLOC_CONSUMER_DIR="$here/cxx" \
-    -DCMAKE_BUILD_TYPE=Debug
+    -DCMAKE_BUILD_TYPE=
   "$work/sub/consumer_subproject"
 else
   echo "usage: $0 install|subproject ..." >&2
