@@ -192,8 +192,11 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
   int error = 0;
   Region* r = pool->last;
   std::size_t g = place(r, n, align_g, size, tx, &error);
+  // The last region is full: try the others, both memory freed below their cursor and the
+  // room above it (a rollback moves the cursor back, emptying earlier regions too).
   for (Region* o = pool->first; g == kNone && error == 0 && o != nullptr; o = o->next) {
-    if (o != pool->last && o->free_below_cursor >= n) {
+    const std::size_t open_from = std::max(o->cursor, o->protected_bytes / kGranule);
+    if (o != pool->last && (o->free_below_cursor >= n || o->capacity - open_from >= n)) {
       r = o;
       g = place(o, n, align_g, size, tx, &error);
     }
