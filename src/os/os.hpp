@@ -56,4 +56,21 @@ bool seal_supported() noexcept;
 // Whether /proc/self/mem can be opened for writing here.
 bool procmem_available() noexcept;
 
+// --- Shared reservations and aliases (os/memfd.cpp), for the 'alias' writer.
+// Like reserve(), but backed by a memfd (MAP_SHARED), so its pages can be aliased.
+[[nodiscard]] int reserve_shared(std::size_t size, void** out) noexcept;
+// Maps the pages [addr, addr+size) of a shared mapping a second time, read-write, at
+// `hint` (page-aligned; EEXIST when taken) or anywhere for nullptr. EINVAL for private
+// mappings, EPERM for sealed ones. Unmap the view with release().
+[[nodiscard]] int map_alias(void* addr, std::size_t size, void* hint, void** out) noexcept;
+
+// --- Memory protection keys (os/pkey.cpp; PKRU arithmetic in os/pkru.hpp).
+// CPU and kernel support (CPUID PKU and OSPKE); no system call.
+bool cpu_has_pkeys() noexcept;
+// pkey_alloc(2) with writes disabled for the calling thread (threads created afterwards
+// inherit its PKRU). ENOSPC/EINVAL where keys are unsupported or exhausted.
+[[nodiscard]] int pkey_alloc_write_disabled(int* out) noexcept;
+// pkey_mprotect(2): set_access() that also tags the pages with `pkey`.
+[[nodiscard]] int set_access_pkey(void* addr, std::size_t size, Access a, int pkey) noexcept;
+
 }  // namespace pmalloc::os

@@ -44,6 +44,9 @@ struct Allocation {
 };
 // Classifies [p, p + n); fills `out` (pool always set unless `none`).
 Placement locate(const void* p, std::size_t n, Allocation* out) noexcept;
+// The same for a region found in the registry, with the lock of r->pool already held, so
+// that the caller can act on the answer before anything changes (wr_*: check, then write).
+Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out) noexcept;
 
 // Invariant checker (mimalloc's mi_page_is_valid): true when every invariant listed in
 // layout.hpp holds for every region of the pool. The caller holds the pool lock (or

@@ -9,6 +9,7 @@
 #include "pmalloc/pmalloc.h"
 #include "os/os.hpp"
 #include "registry/registry.hpp"
+#include "wr/writer.hpp"
 
 namespace pmalloc::internal {
 namespace {
@@ -37,7 +38,12 @@ int region_create(Pool* pool, std::size_t data_bytes, unsigned flags, Region** o
   const std::size_t total = guard + meta_bytes + data_bytes + guard;
 
   void* base = nullptr;
-  if (int e = os::reserve(total, &base)) {
+  // The alias writer needs memfd-backed regions (wr/alias_writer.cpp). Sealed pools stay
+  // private: sealed pages cannot be aliased, and the kernel's /proc/self/mem path writes
+  // read-only pages of private mappings only, so procmem remains their writer.
+  const bool shared = wr::regions_shared() && (flags & PMALLOC_SEAL) == 0;
+  const int reserved = shared ? os::reserve_shared(total, &base) : os::reserve(total, &base);
+  if (int e = reserved) {
     return fail(e == ENOMEM ? ENOMEM : e, "pmalloc: cannot reserve %zu bytes of address space (errno %d)",
                 total, e);
   }
@@ -90,6 +96,26 @@ int region_commit(Region* r, std::size_t bytes, std::size_t* committed_out) noex
 int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept {
   std::byte* begin = r->meta_protected ? r->data + r->protected_bytes : r->meta;
   std::byte* end = r->data + upto;
+  // Under the pkey writer the data pages of a write-rare pool stay read-write but get the
+  // write-rare key, which every thread has write-disabled (wr/pkey_writer.cpp); metadata
+  // is read-only as usual. Two calls instead of one, only then.
+  const int key = (r->pool->flags & PMALLOC_WR) != 0 ? wr::data_pkey() : -1;
+  std::size_t pkey_bytes = r->pkey_bytes;
+  if (key >= 0 && end > r->data + r->protected_bytes) {
+    std::byte* data_begin = r->data + r->protected_bytes;
+    if (begin < data_begin) {
+      if (int e = os::set_access(begin, static_cast<std::size_t>(data_begin - begin), os::Access::read)) {
+        return fail(e, "pmalloc: mprotect of pool metadata failed (errno %d)", e);
+      }
+    }
+    if (int e = os::set_access_pkey(data_begin, static_cast<std::size_t>(end - data_begin),
+                                    os::Access::read_write, key)) {
+      return fail(e, "pmalloc: pkey_mprotect of %zu bytes failed (errno %d)",
+                  static_cast<std::size_t>(end - data_begin), e);
+    }
+    pkey_bytes = upto;
+    begin = end;  // done
+  }
   if (end > begin) {
     if (int e = os::set_access(begin, static_cast<std::size_t>(end - begin), os::Access::read)) {
       return fail(e, "pmalloc: mprotect of %zu bytes failed (errno %d%s)", static_cast<std::size_t>(end - begin), e,
@@ -117,6 +143,7 @@ int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept
   Region* h = tx.edit(r, true);
   if (h == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
   h->protected_bytes = upto;
+  h->pkey_bytes = pkey_bytes;
   h->meta_protected = true;
   h->sealed_bytes = sealed;
   h->cursor = cursor;
