@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -79,7 +80,15 @@ std::vector<std::string> team_notes() {
 
 }  // namespace
 
+namespace bench {
+int wr_child_main(std::size_t iterations);
+}
+
 int main(int argc, char** argv) {
+  // Hidden: a child process of the "wr" section (one per writer back end).
+  if (argc == 3 && std::string(argv[1]) == "--wr-child") {
+    return bench::wr_child_main(static_cast<std::size_t>(std::strtoul(argv[2], nullptr, 10)));
+  }
   bool quick = false, force = false, list = false;
   std::string out_dir;
   std::set<std::string> only;
