@@ -10,7 +10,9 @@
 namespace pmalloc::internal {
 namespace {
 
-constexpr std::size_t kStripes = 64;
+// A batch may hold every stripe at once (plus the writer's own lock): ThreadSanitizer
+// tracks at most 64 locks held by one thread, and 32 stripes are plenty for parallelism.
+constexpr std::size_t kStripes = 32;
 static_assert(kStripes <= 64, "SlabLocks keeps stripes in one 64-bit mask");
 constexpr std::size_t kProcmemMaxGap = 4096;
 // A merged chunk is copied twice in user space (image, writer's undo copy); beyond this

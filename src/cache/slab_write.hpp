@@ -71,7 +71,7 @@ class SlabUpdate {
   bool has_old_ = false;
 };
 
-// Striped locks for slabs: every write to a slab, and every check of its live bits that
+// Striped locks for slabs (32 stripes): every write to a slab, and every check of its live bits that
 // precedes a write, happens under lock_of(slab). Batches lock several stripes in
 // ascending order (SlabLocks), single operations one.
 std::mutex& slab_lock(const std::byte* slab) noexcept;
