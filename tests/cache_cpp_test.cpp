@@ -93,6 +93,11 @@ TEST_F(SealedCacheTest, CreateConstructsAndSeals) {
   EXPECT_STREQ(policies.name(), "policies");
   policies.free(p);
   EXPECT_EQ(policies.stats().allocations_live, 0u);
+  pmalloc::SealedCache<Policy> named("named");  // flags default to 0
+  named.destroy(named.create(1, "x"));
+  EXPECT_EQ(named.stats().allocations_live, 0u);
+  pmalloc::SealedCache<Policy> defaulted;
+  EXPECT_STREQ(defaulted.name(), "");
 }
 
 TEST_F(SealedCacheTest, AggregatesAndAlignment) {

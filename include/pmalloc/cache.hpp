@@ -3,7 +3,7 @@
 //   pmalloc::SealedCache<Policy> policies("policies");
 //   const Policy* p = policies.create(42, "strict");        // read-only from its first moment
 //   const Node* n = nodes.create_with([&](const Node* self) { return Node{self, parent}; });
-//   policies.free(p);
+//   policies.free(p);                                       // or destroy(p)
 //
 // How an object comes to be: T is constructed in a private, zero-filled staging buffer
 // (never at its final address, which is read-only), then its bytes are copied into the
@@ -88,7 +88,7 @@ template <Sealable T>
 class SealedCache {
  public:
   explicit SealedCache(const CacheOptions& options = {}) : SealedCache(options.name.c_str(), options.flags()) {}
-  SealedCache(const char* name, unsigned flags)
+  explicit SealedCache(const char* name, unsigned flags = 0)
       : cache_(pmalloc_cache_create(name, sizeof(T), alignof(T), flags)) {
     if (cache_ == nullptr) throw_if_error(errno);
   }
@@ -162,7 +162,10 @@ class SealedCache {
     return out;
   }
 
+  // Frees an object (its slot is wiped and reused); pmalloc::error (EINVAL) for a pointer
+  // that is not a live object of this cache. destroy() is the same, named after create().
   void free(const T* obj) { throw_if_error(pmalloc_cache_free(cache_, obj)); }
+  void destroy(const T* obj) { free(obj); }
   int try_free(const T* obj) noexcept { return pmalloc_cache_free(cache_, obj); }
   // All or nothing.
   void free_many(std::span<const T* const> objs) {
