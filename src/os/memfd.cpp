@@ -89,4 +89,47 @@ int map_alias(void* addr, std::size_t size, void* hint, void** out) noexcept {
   return 0;
 }
 
+int reserve_at(void* hint, std::size_t size, void** out) noexcept {
+  *out = nullptr;
+  if (!aligned_range(hint, size)) return EINVAL;
+  if (int e = fault::should_fail()) return e;
+  void* at = ::mmap(hint, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (at == MAP_FAILED) return errno_or(ENOMEM);
+  if (at != hint) {
+    ::munmap(at, size);
+    return EEXIST;
+  }
+  *out = at;
+  return 0;
+}
+
+int map_alias_into(void* addr, std::size_t size, void* at, void** out) noexcept {
+  *out = nullptr;
+  if (!aligned_range(addr, size) || !aligned_range(at, size)) return EINVAL;
+  if (int e = fault::should_fail()) return e;
+  void* view = ::mremap(addr, 0, size, MREMAP_MAYMOVE | MREMAP_FIXED, at);
+  if (view == MAP_FAILED) return errno_or(EINVAL);  // the reservation at `at` is intact
+  if (::mprotect(view, size, PROT_READ | PROT_WRITE) != 0) {
+    const int e = errno_or(EACCES);
+    (void)unmap_view(view, size, true);
+    return e;
+  }
+  *out = view;
+  return 0;
+}
+
+int unmap_view(void* view, std::size_t size, bool keep_reservation) noexcept {
+  if (!aligned_range(view, size)) return EINVAL;
+  if (int e = fault::should_fail()) {
+    // Never leave a writable view behind, even when told to fail: drop it outright.
+    ::munmap(view, size);
+    return e;
+  }
+  if (keep_reservation) {
+    void* p = ::mmap(view, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    if (p != MAP_FAILED) return 0;
+  }
+  return ::munmap(view, size) == 0 ? 0 : errno_or(EINVAL);
+}
+
 }  // namespace pmalloc::os

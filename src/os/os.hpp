@@ -63,6 +63,13 @@ bool procmem_available() noexcept;
 // `hint` (page-aligned; EEXIST when taken) or anywhere for nullptr. EINVAL for private
 // mappings, EPERM for sealed ones. Unmap the view with release().
 [[nodiscard]] int map_alias(void* addr, std::size_t size, void* hint, void** out) noexcept;
+// The same onto `at`, which the caller has reserved (reserve_at): the view replaces that
+// part of the reservation; unmap_view(..., true) puts the reservation back.
+[[nodiscard]] int map_alias_into(void* addr, std::size_t size, void* at, void** out) noexcept;
+// Reserves [hint, hint+size) exactly (no access, no commit charge); EEXIST when taken.
+[[nodiscard]] int reserve_at(void* hint, std::size_t size, void** out) noexcept;
+// Removes a view; with `keep_reservation` an inaccessible reservation takes its place.
+[[nodiscard]] int unmap_view(void* view, std::size_t size, bool keep_reservation) noexcept;
 
 // --- Memory protection keys (os/pkey.cpp; PKRU arithmetic in os/pkru.hpp).
 // CPU and kernel support (CPUID PKU and OSPKE); no system call.

@@ -25,7 +25,10 @@ struct Target {
 };
 Target classify(const Chunk& c) noexcept;
 
-// Copies n bytes; an aligned 8-byte copy is one release store (never torn).
+// Copies n bytes; an aligned 8-byte copy is one release store (never torn). Longer copies
+// store only the runs of bytes that change: metadata is rewritten as whole structs
+// (MetaTxn), and fields that keep their value, like a region's pool pointer that lookups
+// read without the pool lock, must not be stored to at all.
 inline void copy_bytes(void* to, const void* from, std::size_t n) noexcept {
   if (n == sizeof(std::uint64_t) && (reinterpret_cast<std::uintptr_t>(to) & 7u) == 0) {
     std::uint64_t v;
@@ -33,7 +36,19 @@ inline void copy_bytes(void* to, const void* from, std::size_t n) noexcept {
     __atomic_store_n(static_cast<std::uint64_t*>(to), v, __ATOMIC_RELEASE);
     return;
   }
-  std::memcpy(to, from, n);
+  auto* d = static_cast<unsigned char*>(to);
+  const auto* s = static_cast<const unsigned char*>(from);
+  std::size_t i = 0;
+  while (i < n) {
+    if (d[i] == s[i]) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < n && d[j] != s[j]) ++j;
+    std::memcpy(d + i, s + i, j - i);
+    i = j;
+  }
 }
 
 bool procmem_probe() noexcept;
