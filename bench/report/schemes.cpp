@@ -35,6 +35,10 @@ class PmallocScheme final : public Scheme {
     pool_ = nullptr;
   }
   bool protects() const override { return true; }
+  std::size_t regions() const override {
+    pmalloc_stats s{};
+    return pool_ != nullptr && pmalloc_pool_stats(pool_, &s) == 0 ? s.regions : 0;
+  }
 
  private:
   unsigned flags_;

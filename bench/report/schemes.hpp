@@ -31,6 +31,8 @@ class Scheme {
   // Frees them all (a pool is destroyed; the next alloc starts a new one).
   virtual void release(void* const* objects, std::size_t n, std::size_t size) = 0;
   virtual bool protects() const = 0;
+  // pmalloc: regions of the pool now (0 for the others).
+  virtual std::size_t regions() const { return 0; }
 };
 
 const char* scheme_name(SchemeKind k);
