@@ -2,20 +2,15 @@
 // src/cache that turns the engine's error values into errno / return codes.
 #include <cerrno>
 
+#include "capi/errno_result.hpp"
+
 #include "cache/cache.hpp"
 #include "core/error.hpp"
 #include "pmalloc/pmalloc.h"
 
 using namespace pmalloc::internal;
 
-namespace {
-
-int status(int e) noexcept {
-  if (e != 0) errno = e;
-  return e;
-}
-
-}  // namespace
+using pmalloc::internal::capi::status;
 
 extern "C" {
 

@@ -2,19 +2,14 @@
 // turns the engine's error values into errno / return codes.
 #include <cerrno>
 
+#include "capi/errno_result.hpp"
+
 #include "execmem/execmem.hpp"
 #include "pmalloc/execmem.h"
 
 namespace em = pmalloc::internal::execmem;
 
-namespace {
-
-int status(int e) noexcept {
-  if (e != 0) errno = e;
-  return e;
-}
-
-}  // namespace
+using pmalloc::internal::capi::status;
 
 extern "C" {
 

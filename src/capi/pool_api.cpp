@@ -1,6 +1,8 @@
 // The C API of pools (include/pmalloc/pmalloc.h): a thin shell over src/pool that turns
 // the engine's error values into errno / return codes.
 #include <cerrno>
+
+#include "capi/errno_result.hpp"
 #include <cstdint>
 #include <cstring>
 
@@ -11,22 +13,8 @@
 
 using namespace pmalloc::internal;
 
-namespace {
-
-int status(int e) noexcept {
-  if (e != 0) errno = e;
-  return e;
-}
-
-void* pointer(int e, void* p) noexcept {
-  if (e != 0) {
-    errno = e;
-    return nullptr;
-  }
-  return p;
-}
-
-}  // namespace
+using pmalloc::internal::capi::pointer;
+using pmalloc::internal::capi::status;
 
 extern "C" {
 
