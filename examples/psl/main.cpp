@@ -186,12 +186,30 @@ void print_comparison(const pmalloc_stats& s, const psl::CountingArena& arena, s
               "     up to pages, a guard page; the guards take address space only; bench/report measures it.)\n");
 }
 
-void print_answer(const std::string& host, const psl::Answer& a, bool explain) {
+// The host as typed, with control bytes escaped: a query must not be able to write
+// terminal escape sequences or fake extra output lines.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void print_answer(const std::string& raw_host, const psl::Answer& a, bool explain) {
+  const std::string host = printable(raw_host);
   if (a.verdict == psl::Verdict::registrable) {
     std::printf("%s %s", host.c_str(), a.domain.c_str());
   } else {
     std::printf("%s %s", host.c_str(), psl::verdict_marker(a.verdict));
-    if (a.verdict == psl::Verdict::invalid) std::printf(" %s", a.reason.c_str());
+    if (a.verdict == psl::Verdict::invalid) std::printf(" %s", printable(a.reason).c_str());
   }
   if (explain && (a.verdict == psl::Verdict::registrable || a.verdict == psl::Verdict::public_suffix)) {
     if (a.rule != nullptr) {
@@ -236,8 +254,8 @@ int run_check(const psl::List& list, const std::string& path) {
     ++checked;
     if (got != expected) {
       ++wrong;
-      std::printf("%s:%zu: %s: expected %s, got %s%s%s\n", path.c_str(), line_no, host.c_str(), expected.c_str(),
-                  got.c_str(), a.reason.empty() ? "" : " ", a.reason.c_str());
+      std::printf("%s:%zu: %s: expected %s, got %s%s%s\n", path.c_str(), line_no, printable(host).c_str(),
+                  printable(expected).c_str(), got.c_str(), a.reason.empty() ? "" : " ", printable(a.reason).c_str());
     }
   }
   std::printf("check %s: %zu of %zu host names agree\n", path.c_str(), checked - wrong, checked);
@@ -273,9 +291,9 @@ int main(int argc, char** argv) {
   const psl::List* list = psl::load_list(text, arena, &error);
   if (list == nullptr) {
     if (error.line != 0) {
-      std::fprintf(stderr, "pmalloc-psl: %s:%zu: %s\n", opt.list.c_str(), error.line, error.reason.c_str());
+      std::fprintf(stderr, "pmalloc-psl: %s:%zu: %s\n", opt.list.c_str(), error.line, printable(error.reason).c_str());
     } else {
-      std::fprintf(stderr, "pmalloc-psl: %s: %s\n", opt.list.c_str(), error.reason.c_str());
+      std::fprintf(stderr, "pmalloc-psl: %s: %s\n", opt.list.c_str(), printable(error.reason).c_str());
     }
     pmalloc_stats s{};
     (void)pmalloc_pool_stats(pool, &s);

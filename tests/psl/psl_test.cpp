@@ -530,6 +530,17 @@ TEST(PslTool, AnswersHostsOnStdin) {
   std::remove(list.c_str());
 }
 
+TEST(PslTool, EscapesControlBytesInOutput) {
+  const std::string list = write_temp(kSmallList);
+  const ToolRun r = run_tool("-q --list " + list, std::string("evil\x1b[2J.com\nnul\0byte.com\n", 26));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "a terminal escape reached the output";
+  EXPECT_EQ(r.out.find('\0'), std::string::npos);
+  EXPECT_NE(r.out.find("evil\\x1b[2J.com [invalid]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nul\\x00byte.com [invalid]"), std::string::npos) << r.out;
+  std::remove(list.c_str());
+}
+
 TEST(PslTool, ReportsStatisticsAndTheSodiumComparison) {
   const std::string list = write_temp(kSmallList);
   const ToolRun r = run_tool("--list " + list + " example.com");
