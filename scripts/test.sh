@@ -2,13 +2,15 @@
 # Quick start, command 2: install what is missing, then build and run every test tier:
 #   1. the full suite (warnings as errors, invariant checker after every operation);
 #   2. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on);
-#   3. the suite under ThreadSanitizer.
-# Each tier ends with ctest's summary. PMALLOC_TIERS="default asan tsan" selects tiers.
+#   3. the suite under ThreadSanitizer;
+#   4. the libFuzzer harness (fuzz/; clang, ASan+UBSan) for PMALLOC_FUZZ_SECONDS (60) seconds.
+# Each tier ends with ctest's summary. PMALLOC_TIERS="default asan tsan fuzz" selects tiers.
+# The same configurations are in CMakePresets.json (cmake --preset asan, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 jobs=$(nproc)
-tiers=${PMALLOC_TIERS:-"default asan tsan"}
+tiers=${PMALLOC_TIERS:-"default asan tsan fuzz"}
 status=0
 
 # The sanitizer tiers skip the tests that only re-check packaging (install + external
@@ -24,6 +26,24 @@ run_tier() {  # name, build dir, ctest exclude regex ('' for none), cmake args..
   (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900 ${exclude:+-E "$exclude"}) || status=1
 }
 
+run_fuzz() {  # clang builds the harness only (with -Werror off: the gcc tiers enforce warnings)
+  local dir=build-fuzz corpus
+  echo "=== tier: fuzz"
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPMALLOC_BUILD_FUZZ=ON \
+    -DPMALLOC_WERROR=OFF -DPMALLOC_SANITIZE="address;undefined" -DPMALLOC_BUILD_TESTS=OFF -DPMALLOC_BUILD_BENCH=OFF \
+    -DPMALLOC_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$dir" -j "$jobs" --target pool_fuzz
+  corpus=$(mktemp -d)  # new inputs go here; the seeds in fuzz/corpus/pool stay untouched
+  if "$dir/fuzz/pool_fuzz" -max_total_time="${PMALLOC_FUZZ_SECONDS:-60}" -print_final_stats=1 "$corpus" fuzz/corpus/pool \
+      >"$dir/fuzz.log" 2>&1; then
+    tail -n 6 "$dir/fuzz.log"
+  else
+    tail -n 80 "$dir/fuzz.log"
+    status=1
+  fi
+  rm -rf "$corpus"
+}
+
 for t in $tiers; do
   case $t in
     default) run_tier default build-test '' -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPMALLOC_DEBUG_CHECKS=ON ;;
@@ -31,6 +51,7 @@ for t in $tiers; do
             -DPMALLOC_BUILD_BENCH=OFF -DPMALLOC_BUILD_EXAMPLES=OFF ;;
     tsan) run_tier tsan build-tsan "$sanitizer_skip" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPMALLOC_SANITIZE=thread \
             -DPMALLOC_BUILD_BENCH=OFF -DPMALLOC_BUILD_EXAMPLES=OFF ;;
+    fuzz) run_fuzz ;;
     *) echo "unknown tier $t" >&2; exit 2 ;;
   esac
 done

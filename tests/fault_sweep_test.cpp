@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "pool/lock.hpp"
 #include "pool/pool.hpp"
 #include "registry/registry.hpp"
+#include "hardening_support.hpp"
 #include "support/probe.hpp"
 
 namespace {
@@ -42,6 +44,7 @@ struct Sweep {
   std::vector<Object> objects;
   pmalloc_pool* pool = nullptr;
   std::string fired_in;  // the step during which the failure was injected
+  std::vector<hardening_test::Range> ranges;  // every reservation the pool had
 
   void fill(const Object& o) { std::memset(o.p, o.seed, o.n); }
   bool intact(const Object& o) const {
@@ -64,6 +67,7 @@ struct Sweep {
     if (pool != nullptr) {
       pmalloc::internal::PoolGuard guard(from_handle(pool));
       ASSERT_TRUE(pmalloc::internal::pool_check(from_handle(pool))) << "after " << step << ", N=" << n;
+      for (const auto& r : hardening_test::region_ranges(pool)) ranges.push_back(r);
     }
   }
 
@@ -151,13 +155,21 @@ struct Sweep {
     fault::disarm();
     EXPECT_EQ(pmalloc::internal::registry::size(), registered_before) << "registry entry leaked, N=" << n << " in " << fired_in;
     if ((flags & PMALLOC_SEAL) == 0 || !pmalloc_seal_supported()) {
-      EXPECT_EQ(pmalloc_test::count_mappings(), maps_before) << "mapping leaked, N=" << n << " in " << fired_in;
+      EXPECT_EQ(hardening_test::mappings_within(ranges), 0u) << "mapping leaked, N=" << n << " in " << fired_in;
+      if (!hardening_test::kSanitized) {  // sanitizers map memory of their own meanwhile
+        EXPECT_EQ(pmalloc_test::count_mappings(), maps_before) << "mapping leaked, N=" << n << " in " << fired_in;
+      }
     }
     return fired;
   }
 };
 
 void sweep(unsigned flags) {
+  // The sweep is single-threaded and forks a lot, which ThreadSanitizer makes slow; one
+  // variant runs there, all of them in the default and asan+ubsan tiers.
+  if (hardening_test::kThreadSanitizer && flags != PMALLOC_RO) {
+    GTEST_SKIP() << "single-threaded sweep: one variant under ThreadSanitizer";
+  }
   // Warm up once without faults, so that one-time set-up (the writer's descriptor, the
   // seal probe) is not what the sweep measures.
   {
@@ -166,16 +178,23 @@ void sweep(unsigned flags) {
   }
   unsigned long n = 1;
   std::size_t failed_calls = 0;
+  std::size_t absorbed = 0;
   for (;; ++n) {
     Sweep s(flags, n);
     const bool fired = s.run();
     failed_calls += s.failures.size();
-    if (fired && s.failures.empty()) std::printf("  N=%lu absorbed in %s\n", n, s.fired_in.c_str());
+    // Failures the API cannot report (destroy returns void) or absorbs by design (a retried
+    // registry write): counted, and listed with PMALLOC_TEST_VERBOSE=1.
+    if (fired && s.failures.empty()) {
+      ++absorbed;
+      if (std::getenv("PMALLOC_TEST_VERBOSE") != nullptr) std::printf("  N=%lu absorbed in %s\n", n, s.fired_in.c_str());
+    }
     if (testing::Test::HasFatalFailure()) return;
     if (!fired) break;
   }
   testing::Test::RecordProperty("os_calls", static_cast<int>(n - 1));
-  std::printf("flags 0x%x: %lu OS calls swept, %zu API calls failed\n", flags, n - 1, failed_calls);
+  std::printf("flags 0x%x: %lu OS calls swept, %zu API calls failed, %zu failures absorbed (destroy, retries)\n",
+              flags, n - 1, failed_calls, absorbed);
   EXPECT_GT(n, 20u) << "the scenario made suspiciously few OS calls";
   EXPECT_GT(failed_calls, 0u);
 }

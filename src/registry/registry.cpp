@@ -11,7 +11,6 @@
 #include "registry/registry.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <mutex>
 #include <new>
@@ -83,21 +82,11 @@ inline void fill(const Arena* a, std::uint32_t s, Entry* out) noexcept {
   out->region = ld(a->slots[s].region);
 }
 
-// The second sequence read of a seqlock reader: the relaxed data loads above must not
-// move after it, which a standalone acquire fence ensures. ThreadSanitizer does not model
-// fences (g++ rejects them under -fsanitize=thread), and the counter lives in read-only
-// pages, so a read-modify-write is no option either. TSan builds use a sequentially
-// consistent load instead: every access here is atomic, so TSan checks the same
-// happens-before edges, and on x86-64 (where TSan builds run) loads are never reordered
-// with older loads, so the ordering the fence gives is kept by the hardware.
-inline std::uint64_t recheck_seq(const std::uint64_t* seq) noexcept {
-#if defined(__SANITIZE_THREAD__)
-  return __atomic_load_n(seq, __ATOMIC_SEQ_CST);
-#else
-  std::atomic_thread_fence(std::memory_order_acquire);
-  return __atomic_load_n(seq, __ATOMIC_RELAXED);
-#endif
-}
+// The second sequence read of a seqlock reader. Every load of the table in between is an
+// acquire load (ld(), store.hpp), so none of them can move after this one: the ordering a
+// standalone acquire fence would give, without a fence (which ThreadSanitizer does not
+// model and g++ rejects under -fsanitize=thread). Acquire loads are plain loads on x86-64.
+inline std::uint64_t recheck_seq(const std::uint64_t* seq) noexcept { return __atomic_load_n(seq, __ATOMIC_RELAXED); }
 
 // Runs a read of the table until it completes without a concurrent update.
 template <class Body>

@@ -54,7 +54,7 @@ int store(void* dst, const void* src, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n / 4; ++i) {
     std::uint32_t v;
     std::memcpy(&v, s + 4 * i, 4);
-    __atomic_store_n(d + i, v, __ATOMIC_RELAXED);
+    __atomic_store_n(d + i, v, __ATOMIC_RELEASE);  // after the odd counter, before the even one
   }
   return 0;
 }

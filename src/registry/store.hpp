@@ -82,10 +82,12 @@ struct Arena {
   std::uint32_t leaves[kMaxLeaves][kLeafCells];
 };
 
-// Atomic load of a field in the arena (readers race with updates by design).
+// Atomic load of a field in the arena (readers race with updates by design). Acquire, so
+// that a seqlock reader's closing read of the counter cannot move before any of them
+// (registry.cpp, recheck_seq); on x86-64 that is a plain load.
 template <class T>
 inline T ld(const T& field) noexcept {
-  return __atomic_load_n(&field, __ATOMIC_RELAXED);
+  return __atomic_load_n(&field, __ATOMIC_ACQUIRE);
 }
 
 // The arena, or nullptr before the first registration.

@@ -1,0 +1,67 @@
+// Helpers shared by the hardening tests: kernel mappings of pmalloc's own reservations
+// (sanitizers map memory of their own, so global /proc/self/maps counts are only exact in
+// plain builds), and a write probe that works under AddressSanitizer too (its SIGSEGV
+// handler turns a fault into exit(1), so "killed by SIGSEGV" cannot be asked for there).
+#pragma once
+
+#include <pmalloc/pmalloc.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pool/layout.hpp"
+#include "pool/pool.hpp"
+#include "support/probe.hpp"
+
+namespace hardening_test {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+
+using Range = std::pair<std::uintptr_t, std::uintptr_t>;
+
+// The reservations of a pool's regions (guards included).
+inline std::vector<Range> region_ranges(pmalloc_pool* pool) {
+  std::vector<Range> out;
+  for (const auto* r = pmalloc::internal::from_handle(pool)->first; r != nullptr; r = r->next) {
+    const auto b = reinterpret_cast<std::uintptr_t>(r->reservation);
+    out.emplace_back(b, b + r->reservation_size);
+  }
+  return out;
+}
+
+// Lines of /proc/self/maps that overlap any of the ranges.
+inline std::size_t mappings_within(const std::vector<Range>& ranges) {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) != 2) continue;
+    for (const Range& r : ranges) {
+      if (lo < r.second && r.first < hi) {
+        ++n;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+// True when a plain one-byte write at p faults (tried in a forked child).
+inline bool write_faults(volatile void* p) {
+  return pmalloc_test::count_faulting_writes({static_cast<volatile unsigned char*>(p)}) == 1;
+}
+
+}  // namespace hardening_test
