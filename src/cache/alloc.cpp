@@ -81,11 +81,16 @@ struct Target {
   const std::byte* src;  // nullptr: wipe
 };
 
-// Writes (make_live) or wipes the targets, grouped by slab with ascending slots within a
-// group, all or nothing. Returns 0, EEXIST / ENOENT when some slot's protected live bit
-// is not what it must be (nothing written), ENOMEM, or the writer's error (nothing left
-// written).
-int write_targets(const CacheDesc* c, const Target* t, std::size_t n, bool make_live) noexcept {
+// Writes (make_live) or wipes the targets (distinct slots, in any order: they are sorted
+// by slab and slot here, so that each slab gets exactly one update), all or nothing.
+// Returns 0, EEXIST / ENOENT when some slot's protected live bit is not what it must be
+// (nothing written), ENOMEM, or the writer's error (nothing left written).
+int write_targets(const CacheDesc* c, Target* t, std::size_t n, bool make_live) noexcept {
+  if (n > 1) {
+    std::sort(t, t + n, [](const Target& a, const Target& b) {
+      return a.slab != b.slab ? a.slab < b.slab : a.ref.slot < b.ref.slot;
+    });
+  }
   std::size_t groups = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (i == 0 || t[i].slab != t[i - 1].slab) ++groups;
