@@ -4,7 +4,8 @@
 // once more per writer back end with PMALLOC_WR_BACKEND=<name>. The writer picks its back
 // end once per process; when the requested one is not available here (no protection keys
 // on this CPU, say) the process runs another one, and every test skips with a message
-// containing "pmalloc-backend-unavailable" (ctest reports those runs as skipped).
+// containing "pmalloc-backend-unavailable"; when it is the one chosen automatically anyway,
+// with "pmalloc-backend-default" (ctest reports both kinds of runs as skipped).
 //
 // Residency: resident_bytes() asks the kernel (mincore) how many pages of a cache's
 // reservations hold memory, independently of the cache's own statistics.
@@ -34,14 +35,21 @@
 namespace cache_test {
 
 // Skips the current test when PMALLOC_WR_BACKEND asks for a back end this process does
-// not run.
+// not run, or for the one the automatic choice picks anyway (the default registration of
+// the same tests, without the variable, covers that one already).
 inline void skip_unless_requested_backend() {
+  namespace wr = pmalloc::internal::wr;
   const char* want = std::getenv("PMALLOC_WR_BACKEND");
   if (want == nullptr || *want == '\0') return;
-  const char* have = pmalloc::internal::wr::backend_name(pmalloc::internal::wr::backend());
+  const char* have = wr::backend_name(wr::backend());
   if (std::strcmp(want, have) != 0) {
     GTEST_SKIP() << "pmalloc-backend-unavailable: PMALLOC_WR_BACKEND=" << want << " is not available here (running '"
                  << have << "')";
+  }
+  const wr::Backend automatic = wr::select_backend(
+      nullptr, [](wr::Backend b, void*) { return wr::backend_available(b); }, nullptr, nullptr, 0);
+  if (automatic == wr::backend()) {
+    GTEST_SKIP() << "pmalloc-backend-default: '" << have << "' is the automatic choice here; the default run covers it";
   }
 }
 
