@@ -16,6 +16,12 @@ status=0
 # The sanitizer tiers skip the tests that only re-check packaging (install + external
 # consumer builds, Doxygen): they exercise no library code the default tier does not.
 sanitizer_skip='^(consumers|docs)[.]'
+# Protection tests expect a forked child to die of SIGSEGV; the sanitizers' own SEGV
+# handlers would turn that death into a report and exit(1). Leave SIGSEGV/SIGBUS to the
+# kernel (and to the tests' own handlers); everything else the sanitizers check stays on.
+export ASAN_OPTIONS="handle_segv=0:handle_sigbus=0:detect_leaks=1:${ASAN_OPTIONS:-}"
+export TSAN_OPTIONS="handle_segv=0:handle_sigbus=0:${TSAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
 run_tier() {  # name, build dir, ctest exclude regex ('' for none), cmake args...
   local name=$1 dir=$2 exclude=$3
