@@ -11,18 +11,10 @@
 #include "os/os.hpp"
 
 namespace pmalloc::internal::registry {
-namespace {
 
-// The root: the arena pointer, in the RELRO part of the image (.data.rel.ro), which the
-// dynamic loader makes read-only before main() runs. Nothing ever makes it writable: it is
-// written once, through the kernel (/proc/self/mem), so protecting it costs no mprotect
-// and no extra kernel mapping. Without /proc/self/mem the page is opened for that one
-// write (see publish_root). Read with atomic loads.
-struct Root {
-  Arena* arena;
-  bool kernel_writes;
-};
-[[gnu::section(".data.rel.ro")]] Root g_root{nullptr, false};
+[[gnu::section(".data.rel.ro"), gnu::visibility("hidden")]] Root g_root{nullptr, false};
+
+namespace {
 
 bool root_kernel_writes() noexcept { return __atomic_load_n(&g_root.kernel_writes, __ATOMIC_RELAXED); }
 
@@ -86,7 +78,6 @@ void close_window(Arena* a) noexcept {
 
 std::size_t arena_bytes() noexcept { return os::round_up_to_page(sizeof(Arena)); }
 
-const Arena* arena() noexcept { return __atomic_load_n(&g_root.arena, __ATOMIC_ACQUIRE); }
 
 bool kernel_writes() noexcept { return root_kernel_writes(); }
 

@@ -90,8 +90,21 @@ inline T ld(const T& field) noexcept {
   return __atomic_load_n(&field, __ATOMIC_ACQUIRE);
 }
 
-// The arena, or nullptr before the first registration.
-const Arena* arena() noexcept;
+// The root: the arena pointer, in the RELRO part of the image (.data.rel.ro), which the
+// dynamic loader makes read-only before main() runs. Nothing ever makes it writable: it is
+// written once, through the kernel (/proc/self/mem), so protecting it costs no mprotect
+// and no extra kernel mapping (without /proc/self/mem the page is opened for that one
+// write; store.cpp). Read with atomic loads.
+struct Root {
+  Arena* arena;
+  bool kernel_writes;
+};
+// Hidden: reached PC-relative from inside the library, never through the GOT, so no other
+// module's symbol can stand in for it.
+[[gnu::visibility("hidden")]] extern Root g_root;
+
+// The arena, or nullptr before it exists (it is created when the library loads).
+inline const Arena* arena() noexcept { return __atomic_load_n(&g_root.arena, __ATOMIC_ACQUIRE); }
 // Creates the arena on first use. Caller holds the update lock. 0 or an errno value.
 [[nodiscard]] int ensure_arena(Arena** out) noexcept;
 // Bytes of the arena's reservation.
