@@ -4,13 +4,14 @@
 #   2. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on);
 #   3. the suite under ThreadSanitizer;
 #   4. the libFuzzer harness (fuzz/; clang, ASan+UBSan) for PMALLOC_FUZZ_SECONDS (60) seconds.
-# Each tier ends with ctest's summary. PMALLOC_TIERS="default asan tsan fuzz" selects tiers.
+# Each tier ends with ctest's summary. PMALLOC_TIERS="fuzz default asan tsan" selects tiers.
 # The same configurations are in CMakePresets.json (cmake --preset asan, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 jobs=$(nproc)
-tiers=${PMALLOC_TIERS:-"default asan tsan fuzz"}
+# The fuzz tier runs first so that the run ends with ctest's summary.
+tiers=${PMALLOC_TIERS:-"fuzz default asan tsan"}
 status=0
 
 # The sanitizer tiers skip the tests that only re-check packaging (install + external
