@@ -80,7 +80,10 @@ struct ModelPool {
 };
 
 constexpr unsigned kMaxPools = 4;
+constexpr unsigned kMaxSealedPools = 64;
+unsigned g_sealed_pools = 0;
 constexpr unsigned kMaxSteps = 96;
+constexpr std::size_t kMaxLiveBytes = std::size_t{8} << 20;
 
 class Session {
  public:
@@ -106,6 +109,7 @@ class Session {
   unsigned step_ = 0;
   ModelPool pools_[kMaxPools];
   ModelPool* touched_ = nullptr;  // the pool the current step worked on
+  std::size_t live_bytes_ = 0;     // over all pools
   std::vector<unsigned char> scratch_;
 
   ModelPool* pick_pool() {
@@ -147,6 +151,10 @@ class Session {
       if (m.pool != nullptr) continue;
       unsigned flags = in_.byte() & 0x1F;  // 0x10 is unknown: must be refused
       if ((flags & PMALLOC_SEAL) != 0 && in_.byte() % 4 != 0) flags &= ~PMALLOC_SEAL;  // keep seals rare
+      // Sealed pages outlive their pool (the kernel will not unmap them): in a long run
+      // they would pile up until the process runs out of memory or mappings. Only the first
+      // kMaxSealedPools sealed pools of a process are sealed.
+      if ((flags & PMALLOC_SEAL) != 0 && g_sealed_pools++ >= kMaxSealedPools) flags &= ~PMALLOC_SEAL;
       errno = 0;
       m.pool = pmalloc_create_pool("fuzz", flags);
       if ((flags & ~0xFu) != 0) {
@@ -184,6 +192,12 @@ class Session {
       return;
     }
     FUZZ_CHECK(p != nullptr, "allocation failed");
+    // Every step compares every live byte with the model: keep that bounded.
+    if (live_bytes_ + size > kMaxLiveBytes) {
+      FUZZ_CHECK(pfree(m->pool, p) == 0, "pfree of a fresh allocation failed");
+      return;
+    }
+    live_bytes_ += size;
     FUZZ_CHECK(reinterpret_cast<std::uintptr_t>(p) % (align < 16 ? 16 : align) == 0, "misaligned allocation");
     for (const Live& l : m->live) FUZZ_CHECK(p + size <= l.p || l.p + l.n <= p, "allocation overlaps a live one");
     // With PMALLOC_AUTO the pages below the newest allocation get protected as allocation
@@ -205,6 +219,7 @@ class Session {
       const std::size_t i = in_.below(m->live.size());
       unsigned char* p = m->live[i].p;
       FUZZ_CHECK(pfree(m->pool, p) == 0, "pfree of a live allocation failed");
+      live_bytes_ -= m->live[i].n;
       m->live.erase(m->live.begin() + static_cast<std::ptrdiff_t>(i));
       m->freed.push_back(p);
       return;
@@ -331,7 +346,10 @@ class Session {
     ModelPool* m = pick_pool();
     if (m == nullptr) return;
     std::vector<unsigned char*> gone;
-    for (const Live& l : m->live) gone.push_back(l.p);
+    for (const Live& l : m->live) {
+      gone.push_back(l.p);
+      live_bytes_ -= l.n;
+    }
     pmalloc_destroy_pool(m->pool);
     *m = ModelPool{};
     for (unsigned char* p : gone) FUZZ_CHECK(is_pmalloc_object(p, 1) != PMALLOC_OBJECT_OK, "destroyed memory still OK");
