@@ -65,7 +65,7 @@ void section_protect(Context& ctx) {
             "sodium_malloc is run up to "
          << human_bytes(double(sodium_limit)) << " (it fails beyond ~16k objects), the mmap-per-object scheme up to "
          << human_bytes(double(mmap_limit))
-         << " (and each only while a size's repetitions take less than " << (ctx.quick ? 3 : 15)
+         << " (and each only while a size's repetitions take less than " << (ctx.quick ? 2 : 5)
          << " s here; '-' marks what was not run).\n\n";
   std::vector<std::string> header{"data", "one mprotect"};
   for (SchemeKind k : all_schemes()) {
@@ -101,7 +101,7 @@ void section_protect(Context& ctx) {
       if (k == SchemeKind::malloc) continue;
       const double takes = double(reps) * predicted_seconds(k, kObject, bytes / kObject, ctx.machine.page_fault_seconds);
       const bool skip = (k == SchemeKind::sodium && bytes > sodium_limit) || (k == SchemeKind::mmap && bytes > mmap_limit) ||
-                        (k != SchemeKind::pmalloc && takes > (ctx.quick ? 3.0 : 15.0));
+                        (k != SchemeKind::pmalloc && takes > (ctx.quick ? 2.0 : 5.0));
       if (skip) {
         row.push_back("-");
       } else {

@@ -2,6 +2,7 @@
 // rollback path (allocate then pfree in reverse), and two threads sharing one pool.
 #include <pmalloc/pmalloc.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "cells.hpp"
@@ -65,7 +66,8 @@ void section_throughput(Context& ctx) {
   const int reps = ctx.quick ? 3 : 5;
   ctx.md << "Allocations per second, each object written once after allocation (memset), on fresh memory: "
             "the cost a program pays per object, page faults included. Median of "
-         << reps << " forked runs of " << with_commas(count) << " allocations (sodium_malloc: "
+         << reps << " forked runs of " << with_commas(count) << " allocations or 8 MiB of objects, whichever is "
+            "less (mmap per object: at most " << (ctx.quick ? "2,000" : "5,000") << "; sodium_malloc: "
          << with_commas(sodium_count)
          << "; each of its allocations maps fresh pages and makes several system calls, and it fails beyond "
             "~16k objects).\n\n";
@@ -80,7 +82,10 @@ void section_throughput(Context& ctx) {
     double pm = 0, ma = 0;
     std::size_t si = 0;
     for (SchemeKind k : all_schemes()) {
-      const std::size_t n = k == SchemeKind::sodium ? sodium_count : count;
+      // At most 8 MiB of objects per run (1M objects of 1 KiB would be page faults only).
+      std::size_t n = std::min(count, (std::size_t{8} << 20) / size);
+      if (k == SchemeKind::sodium) n = sodium_count;
+      if (k == SchemeKind::mmap) n = std::min<std::size_t>(n, ctx.quick ? 2000 : 5000);
       std::vector<double> per;
       ctx.progress("throughput: %s %zu B", scheme_name(k), size);
       for (int i = 0; i < reps; ++i) {
@@ -113,8 +118,9 @@ void section_throughput(Context& ctx) {
     std::vector<double> pm, ma;
     ctx.progress("throughput: warm %zu B", size);
     for (int i = 0; i < reps; ++i) {
-      if (auto a = warm_alloc(true, size, count); a.ok) pm.push_back(a.value / double(count));
-      if (auto b = warm_alloc(false, size, count); b.ok) ma.push_back(b.value / double(count));
+      const std::size_t n = std::min(count, (std::size_t{8} << 20) / size);
+      if (auto a = warm_alloc(true, size, n); a.ok) pm.push_back(a.value / double(n));
+      if (auto b = warm_alloc(false, size, n); b.ok) ma.push_back(b.value / double(n));
     }
     const double p = median(pm), m = median(ma);
     w.row({std::to_string(size) + " B", per_second(p), per_second(m), ratio(p, m)});
