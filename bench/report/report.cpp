@@ -56,11 +56,11 @@ std::string render_plots(const std::vector<Plot>& plots, const std::string& dir)
   std::string errors;
   for (const Plot& p : plots) {
     const std::string base = dir + "/" + p.file.substr(0, p.file.rfind('.'));
-    std::string script = "set terminal pngcairo size 900,540 font 'DejaVu Sans,11'\n";
+    std::string script = "set terminal pngcairo noenhanced size 1000,540 font 'DejaVu Sans,11'\n";
     script += "set output " + quote(dir + "/" + p.file) + "\n";
     script += "set title " + quote(p.title) + "\nset xlabel " + quote(p.xlabel) + "\nset ylabel " +
               quote(p.ylabel) + "\n";
-    script += "set key top left\nset grid\n";
+    script += "set key outside right top\nset grid\n";
     if (p.logx) script += "set logscale x\n";
     if (p.logy) script += "set logscale y\n";
     script += p.extra + "\n";

@@ -122,7 +122,7 @@ void section_footprint(Context& ctx) {
   q.xlabel = "object size (bytes)";
   q.ylabel = "resident bytes per object";
   q.logx = q.logy = true;
-  q.extra = "set xtics (16, 32, 64, 128, 256, 512, 1024)";
+  q.extra = "set xtics (16, 32, 64, 128, 256, 512, 1024)\nset xrange [12:1400]";
   for (SchemeKind k : all_schemes()) {
     Series s = at_100k[k];
     s.label = scheme_name(k);

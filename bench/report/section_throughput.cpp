@@ -136,7 +136,7 @@ void section_throughput(Context& ctx) {
   p.xlabel = "object size (bytes)";
   p.ylabel = "allocations per second";
   p.logx = p.logy = true;
-  p.extra = "set xtics (16, 64, 256, 1024)\nset key bottom left";
+  p.extra = "set xtics (16, 64, 256, 1024)\nset xrange [12:1400]";
   p.series = series;
   ctx.md << ctx.plot(p);
 
