@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
   mt.row({"memory", m.memory});
   mt.row({"kernel", m.kernel + (m.seal ? " (mseal available)" : " (no mseal)")});
   mt.row({"OS", m.os});
+  mt.row({"source", std::string("commit ") + PMALLOC_BENCH_COMMIT + " (configured then)"});
   mt.row({"compiler", m.compiler + ", build type " + PMALLOC_BENCH_BUILD_TYPE});
   mt.row({"libsodium", m.sodium});
   mt.row({"vm.max_map_count", std::to_string(m.max_map_count)});
