@@ -255,6 +255,38 @@ TEST(UsercopyCheck, EveryBadKindAborts) {
   }
 }
 
+// Sealed-cache objects and execmem allocations are pmalloc memory too.
+TEST(IsPmallocObject, CacheObjectsAndExecmemAreKnown) {
+  pmalloc_cache* cache = pmalloc_cache_create("check-cache", 40, 0, 0);
+  ASSERT_NE(cache, nullptr);
+  const void* obj = pmalloc_cache_alloc_init(
+      cache, [](void* staging, const void*, void*) { return std::memset(staging, 7, 40), 0; }, nullptr);
+  ASSERT_NE(obj, nullptr);
+  EXPECT_EQ(is_pmalloc_object(obj, 40), PMALLOC_OBJECT_OK);
+  EXPECT_EQ(is_pmalloc_object(static_cast<const char*>(obj) + 8, 32), PMALLOC_OBJECT_OK);
+  EXPECT_EQ(is_pmalloc_object(obj, 41), PMALLOC_OBJECT_BAD);
+  EXPECT_EQ(run_child([&] { pmalloc_usercopy_check(obj, 40, false); }).signal, 0);
+  const ChildResult w = run_child([&] { pmalloc_usercopy_check(obj, 40, true); });
+  EXPECT_EQ(w.signal, SIGABRT) << "cache objects are never writable";
+  EXPECT_NE(w.err.find("sealed cache 'check-cache'"), std::string::npos) << w.err;
+
+  auto* text = static_cast<char*>(execmem_alloc(EXECMEM_TEXT, 100));
+  auto* data = static_cast<char*>(execmem_alloc(EXECMEM_DATA, 100));
+  ASSERT_TRUE(text && data);
+  EXPECT_EQ(is_pmalloc_object(text, 100), PMALLOC_OBJECT_OK);
+  EXPECT_EQ(is_pmalloc_object(text + 50, 51), PMALLOC_OBJECT_BAD);
+  EXPECT_EQ(is_pmalloc_object(data, 100), PMALLOC_OBJECT_OK);
+  EXPECT_EQ(run_child([&] { pmalloc_usercopy_check(data, 100, true); }).signal, 0) << "plain data is writable";
+  const ChildResult t = run_child([&] { pmalloc_usercopy_check(text, 16, true); });
+  EXPECT_EQ(t.signal, SIGABRT) << "text is written only through execmem_update_copy";
+  EXPECT_NE(t.err.find("execmem"), std::string::npos) << t.err;
+  EXPECT_EQ(run_child([&] { pmalloc_usercopy_check(data + 90, 20, false); }).signal, SIGABRT);
+  EXPECT_EQ(execmem_free(text), 0);
+  EXPECT_EQ(execmem_free(data), 0);
+  pmalloc_cache_destroy(cache);
+  EXPECT_EQ(is_pmalloc_object(obj, 40), PMALLOC_OBJECT_NONE);
+}
+
 // --- C++: checked copies and spans
 
 TEST(CheckedCopy, CopiesWhenBothSidesAreGood) {

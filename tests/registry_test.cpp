@@ -30,7 +30,9 @@ using pmalloc::internal::Region;
 constexpr std::uintptr_t kPage = 4096;
 constexpr std::uintptr_t kMiB = std::uintptr_t{1} << 20;
 
-Region* fake(std::uintptr_t id) { return reinterpret_cast<Region*>(0x100000 + id * 64); }
+// Page-aligned like real headers (the registry keeps the owner's kind in the low bits).
+Region* fake(std::uintptr_t id) { return reinterpret_cast<Region*>(0x100000 + id * 4096); }
+std::uintptr_t fake_id(Region* r) { return (reinterpret_cast<std::uintptr_t>(r) - 0x100000) / 4096; }
 
 // Address space reserved for the test's synthetic registrations.
 class Reserved {
@@ -115,6 +117,37 @@ TEST(Registry, AddFindRemoveAtEveryBoundary) {
   EXPECT_EQ(registry::size(), before);
 }
 
+// Registrations carry their owner's kind: pool code sees only regions, the sealed caches
+// only their segments.
+TEST(Registry, KindsKeepPoolsAndCacheSegmentsApart) {
+  Reserved area(4 * kMiB);
+  ASSERT_TRUE(area.ok());
+  using pmalloc::internal::Segment;
+  auto* seg = reinterpret_cast<Segment*>(std::uintptr_t{0x7000000});
+  const std::uintptr_t a = area.begin() + kPage, b = area.begin() + 2 * kMiB;
+  ASSERT_EQ(registry::add(at(a), kMiB, fake(41)), 0);
+  ASSERT_EQ(registry::add(at(b), kMiB, seg), 0);
+  EXPECT_EQ(registry::find(at(a + 5)), fake(41));
+  EXPECT_EQ(registry::find_segment(at(a + 5)), nullptr);
+  EXPECT_EQ(registry::find(at(b + 5)), nullptr) << "a cache segment is not a pool region";
+  EXPECT_EQ(registry::find_segment(at(b + 5)), seg);
+  registry::Entry e;
+  ASSERT_TRUE(registry::lookup(at(b + kPage), &e));
+  EXPECT_EQ(e.kind, registry::Kind::cache_segment);
+  EXPECT_EQ(e.segment, seg);
+  EXPECT_EQ(e.region, nullptr);
+  ASSERT_TRUE(registry::first_intersecting(b - 10, b + 10, &e));
+  EXPECT_EQ(e.segment, seg);
+  bool segment_walked = false;
+  registry::for_each([&](Region* r) { segment_walked |= reinterpret_cast<void*>(r) == static_cast<void*>(seg); });
+  EXPECT_FALSE(segment_walked) << "for_each walks pool regions only";
+  // Owners are page-aligned headers: the low bits hold the kind.
+  EXPECT_EQ(registry::add(at(area.begin() + 3 * kMiB + kPage), kPage, reinterpret_cast<Segment*>(std::uintptr_t{0x7000010})), EINVAL);
+  registry::remove(at(a));
+  registry::remove(at(b));
+  EXPECT_EQ(registry::find_segment(at(b + 5)), nullptr);
+}
+
 // Many small registrations in one chunk: the walk from the chunk's cell must pass them all.
 TEST(Registry, ManyRegistrationsInOneChunk) {
   Reserved area(4 * kMiB);
@@ -130,13 +163,13 @@ TEST(Registry, ManyRegistrationsInOneChunk) {
   }
   std::vector<Region*> order;
   registry::for_each([&](Region* r) {
-    const auto id = (reinterpret_cast<std::uintptr_t>(r) - 0x100000) / 64;
+    const auto id = fake_id(r);
     if (id >= 1000 && id < 1128) order.push_back(r);
   });
   ASSERT_EQ(order.size(), starts.size());
   for (std::size_t i = 1; i < order.size(); ++i) {
-    const auto prev = starts[(reinterpret_cast<std::uintptr_t>(order[i - 1]) - 0x100000) / 64 - 1000];
-    const auto cur = starts[(reinterpret_cast<std::uintptr_t>(order[i]) - 0x100000) / 64 - 1000];
+    const auto prev = starts[fake_id(order[i - 1]) - 1000];
+    const auto cur = starts[fake_id(order[i]) - 1000];
     EXPECT_LT(prev, cur) << "for_each is not in address order";
   }
   for (std::size_t i = 0; i < starts.size(); i += 2) registry::remove(at(starts[i]));

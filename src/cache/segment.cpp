@@ -3,14 +3,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
-#include <mutex>
 #include <new>
-#include <shared_mutex>
 
 #include "core/error.hpp"
 #include "os/os.hpp"
 #include "pmalloc/pmalloc.h"
+#include "registry/registry.hpp"
 #include "wr/writer.hpp"
 
 namespace pmalloc::internal {
@@ -18,54 +16,19 @@ namespace {
 
 std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) & ~(a - 1); }
 
-// The registry: reservation start -> (end, segment). Like the pool registry it lives in
-// ordinary memory (issue 4 hardens registries); it is used only to decide whether a
-// pointer may be dereferenced as a cache descriptor or segment, whose own magic values
-// are checked next.
-struct Entry {
-  std::uintptr_t end;
-  Segment* segment;
-};
-struct Registry {
-  std::shared_mutex lock;
-  std::map<std::uintptr_t, Entry> entries;
-};
-Registry& registry() noexcept {
-  static Registry* r = new Registry;  // never destroyed: caches may outlive static destructors
-  return *r;
-}
+// The registry: the protected address registry (src/registry) holds the segments too
+// (kind cache_segment), so a forged or stretched registration cannot make a pointer pass
+// as a cache descriptor or segment, and lookups take no lock. Segment headers are
+// page-aligned, as the registry requires.
+int registry_add(Segment* s) noexcept { return registry::add(s->reservation, s->reservation_size, s); }
 
-int registry_add(Segment* s) noexcept {
-  Registry& r = registry();
-  const auto b = reinterpret_cast<std::uintptr_t>(s->reservation);
-  std::unique_lock guard(r.lock);
-  try {
-    r.entries.insert_or_assign(b, Entry{b + s->reservation_size, s});
-  } catch (const std::bad_alloc&) {
-    return ENOMEM;
-  }
-  return 0;
-}
-
-void registry_remove(const void* begin) noexcept {
-  Registry& r = registry();
-  std::unique_lock guard(r.lock);
-  r.entries.erase(reinterpret_cast<std::uintptr_t>(begin));
-}
+void registry_remove(const void* begin) noexcept { registry::remove(begin); }
 
 const char* enomem_hint(int e) noexcept { return e == ENOMEM ? "; raising vm.max_map_count may help" : ""; }
 
 }  // namespace
 
-Segment* segment_find(const void* p) noexcept {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
-  Registry& r = registry();
-  std::shared_lock guard(r.lock);
-  auto it = r.entries.upper_bound(a);
-  if (it == r.entries.begin()) return nullptr;
-  --it;
-  return a < it->second.end ? it->second.segment : nullptr;
-}
+Segment* segment_find(const void* p) noexcept { return registry::find_segment(p); }
 
 int segment_create(const Geometry& g, std::size_t slab_count, unsigned flags, bool seal, CacheDesc* cache,
                    std::uint32_t index, const CacheDesc* desc, Segment** out, CacheDesc** desc_out) noexcept {

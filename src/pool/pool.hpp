@@ -7,6 +7,7 @@
 
 #include "pmalloc/pmalloc.h"
 #include "pool/layout.hpp"
+#include "registry/registry.hpp"
 
 namespace pmalloc::internal {
 
@@ -44,6 +45,9 @@ struct Allocation {
 };
 // Classifies [p, p + n); fills `out` (pool always set unless `none`).
 Placement locate(const void* p, std::size_t n, Allocation* out) noexcept;
+// The same for a caller that has looked p up in the registry already (`e` is p's
+// registration; none unless it is a pool region's). Saves the second lookup.
+Placement locate(const registry::Entry& e, const void* p, std::size_t n, Allocation* out) noexcept;
 // The same for a region found in the registry, with the lock of r->pool already held, so
 // that the caller can act on the answer before anything changes (wr_*: check, then write).
 Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out) noexcept;

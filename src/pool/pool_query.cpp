@@ -92,9 +92,16 @@ Placement locate_in(Region* r, const registry::Entry& e, const void* p, std::siz
 }  // namespace
 
 Placement locate(const void* p, std::size_t n, Allocation* out) noexcept {
-  *out = Allocation{};
   registry::Entry e;
-  if (!registry::lookup(p, &e)) return Placement::none;
+  if (!registry::lookup(p, &e)) e.region = nullptr;
+  return locate(e, p, n, out);
+}
+
+Placement locate(const registry::Entry& e, const void* p, std::size_t n, Allocation* out) noexcept {
+  if (e.region == nullptr) {  // not a pool's
+    *out = Allocation{};
+    return Placement::none;
+  }
   PoolGuard guard(e.region->pool);
   return locate_in(e.region, e, p, n, out);
 }
@@ -102,7 +109,7 @@ Placement locate(const void* p, std::size_t n, Allocation* out) noexcept {
 Placement locate_locked(Region* r, const void* p, std::size_t n, Allocation* out) noexcept {
   *out = Allocation{};
   registry::Entry e;
-  if (!registry::lookup(p, &e)) return Placement::none;
+  if (!registry::lookup(p, &e) || e.region == nullptr) return Placement::none;
   out->pool = r->pool;
   out->region = r;
   if (e.region != r) return Placement::bad;

@@ -79,8 +79,14 @@ std::uint32_t first_ending_after(const Arena* a, std::uintptr_t first, std::uint
 inline void fill(const Arena* a, std::uint32_t s, Entry* out) noexcept {
   out->begin = ld(a->slots[s].begin);
   out->end = ld(a->slots[s].end);
-  out->region = ld(a->slots[s].region);
+  const std::uint64_t owner = ld(a->slots[s].owner);
+  out->kind = static_cast<Kind>(owner & kKindMask);
+  void* const pointer = reinterpret_cast<void*>(owner & ~kKindMask);
+  out->region = out->kind == Kind::region ? static_cast<Region*>(pointer) : nullptr;
+  out->segment = out->kind == Kind::cache_segment ? static_cast<Segment*>(pointer) : nullptr;
 }
+
+int add_owner(const void* begin, std::size_t size, const void* owner, Kind kind) noexcept;
 
 // The second sequence read of a seqlock reader. Every load of the table in between is an
 // acquire load (ld(), store.hpp), so none of them can move after this one: the ordering a
@@ -156,7 +162,7 @@ int try_remove(Arena* a, std::uint32_t id) noexcept {
   } else {
     n.tail = s.prev;
   }
-  const Slot freed{0, 0, nullptr, n.free_head, 0};
+  const Slot freed{0, 0, 0, n.free_head, 0};
   (void)u.put(a->slots[id], freed);
   n.free_head = id;
   n.count -= 1;
@@ -169,6 +175,17 @@ int try_remove(Arena* a, std::uint32_t id) noexcept {
 }  // namespace
 
 int add(const void* begin, std::size_t size, Region* region) noexcept {
+  return add_owner(begin, size, region, Kind::region);
+}
+
+int add(const void* begin, std::size_t size, Segment* segment) noexcept {
+  return add_owner(begin, size, segment, Kind::cache_segment);
+}
+
+namespace {
+int add_owner(const void* begin, std::size_t size, const void* owner_ptr, Kind kind) noexcept {
+  const auto owner = reinterpret_cast<std::uintptr_t>(owner_ptr);
+  if ((owner & kKindMask) != 0) return EINVAL;  // headers are page-aligned
   const auto b = reinterpret_cast<std::uintptr_t>(begin);
   if (size == 0 || b >= kAddressLimit || size > kAddressLimit - b) return EINVAL;
   const std::uintptr_t e = b + size;
@@ -196,7 +213,7 @@ int add(const void* begin, std::size_t size, Region* region) noexcept {
 
   Update u(a);
   if (int err = u.begin()) return err;
-  const Slot slot{b, e, region, succ, pred};
+  const Slot slot{b, e, owner | static_cast<std::uint64_t>(kind), succ, pred};
   (void)u.put(a->slots[id], slot);
   for (std::uintptr_t d = c0 >> kDirShift; d <= (c1 >> kDirShift); ++d) {
     if (a->dir[d] != 0) continue;
@@ -223,6 +240,7 @@ int add(const void* begin, std::size_t size, Region* region) noexcept {
   u.finish(err == 0);
   return err;
 }
+}  // namespace
 
 void remove(const void* begin) noexcept {
   const auto b = reinterpret_cast<std::uintptr_t>(begin);
@@ -257,6 +275,11 @@ Region* find(const void* p) noexcept {
   return lookup(p, &e) ? e.region : nullptr;
 }
 
+Segment* find_segment(const void* p) noexcept {
+  Entry e;
+  return lookup(p, &e) ? e.segment : nullptr;
+}
+
 bool first_intersecting(std::uintptr_t first, std::uintptr_t last, Entry* out) noexcept {
   const Arena* a = arena();
   if (a == nullptr || first > last || first >= kAddressLimit) return false;
@@ -278,7 +301,10 @@ void for_each(void (*fn)(Region* region, void* context), void* context) noexcept
   std::lock_guard<std::mutex> lock(g_update);
   const Arena* a = arena();
   if (a == nullptr) return;
-  for (std::uint32_t s = a->header.counts.head; valid_slot(s); s = a->slots[s].next) fn(a->slots[s].region, context);
+  for (std::uint32_t s = a->header.counts.head; valid_slot(s); s = a->slots[s].next) {
+    const std::uint64_t owner = a->slots[s].owner;
+    if (static_cast<Kind>(owner & kKindMask) == Kind::region) fn(reinterpret_cast<Region*>(owner & ~kKindMask), context);
+  }
 }
 
 }  // namespace pmalloc::internal::registry

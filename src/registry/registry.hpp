@@ -3,7 +3,9 @@
 // Every region's whole reservation (guards included) is registered while it exists, so a
 // lookup can tell "not pmalloc memory" from "pmalloc memory, but a guard page / metadata
 // / free space". Used by pool_validate, locate() (is_pmalloc_object, the usercopy checks,
-// wr_* validation) and the live-pool walk of the stats.
+// wr_* validation) and the live-pool walk of the stats. Sealed caches register their
+// segments here too (kind cache_segment), so that their handle checks rest on the same
+// protected table; pool code sees only regions (find() ignores other kinds).
 //
 // Design (details in store.hpp and docs/hardening.md):
 //  * Protected: the registry lives in its own read-only (sealed where possible) pages and
@@ -26,34 +28,45 @@
 namespace pmalloc::internal {
 
 struct Region;
+struct Segment;
 
 namespace registry {
 
-// One registration: the reservation [begin, end) of `region`.
+// What a registration belongs to.
+enum class Kind : std::uint8_t { region = 0, cache_segment = 1 };
+
+// One registration: the reservation [begin, end) of `region` (a pool region) or `segment`
+// (a sealed cache segment); the other pointer is nullptr.
 struct Entry {
   std::uintptr_t begin = 0;
   std::uintptr_t end = 0;
   Region* region = nullptr;
+  Segment* segment = nullptr;
+  Kind kind = Kind::region;
 };
 
 // Registers [begin, begin + size) for `region`. 0, EINVAL (empty range or an address the
 // table does not cover), EEXIST (overlaps a registration), ENOMEM (table full), or the
 // errno of the failed write (then nothing changed).
 [[nodiscard]] int add(const void* begin, std::size_t size, Region* region) noexcept;
+// The same for a sealed cache's segment.
+[[nodiscard]] int add(const void* begin, std::size_t size, Segment* segment) noexcept;
 // Unregisters the reservation that starts at `begin` (no-op when there is none). Never
 // fails: should the kernel refuse the writes repeatedly, the process stops (fatal).
 void remove(const void* begin) noexcept;
-// The region whose reservation contains p, or nullptr.
+// The region whose reservation contains p, or nullptr (also for other kinds).
 Region* find(const void* p) noexcept;
-// The registration containing p: true and *out filled, or false.
+// The cache segment whose reservation contains p, or nullptr.
+Segment* find_segment(const void* p) noexcept;
+// The registration containing p, of any kind: true and *out filled, or false.
 bool lookup(const void* p, Entry* out) noexcept;
 // The lowest registration that intersects [first, last] (inclusive bounds, so a range
 // that reaches the top of the address space can be asked about): true and *out filled.
 bool first_intersecting(std::uintptr_t first, std::uintptr_t last, Entry* out) noexcept;
-// Number of registered reservations.
+// Number of registered reservations (of every kind).
 std::size_t size() noexcept;
 
-// Calls fn(region, context) for every registered region, in address order, with the
+// Calls fn(region, context) for every registered pool region, in address order, with the
 // update lock held: no region can be registered or released meanwhile, so fn may read
 // the region's header. fn must not create, grow or destroy pools (that would register or
 // release regions) and must not wait for a pool lock (see the lock order above).

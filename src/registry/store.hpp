@@ -47,15 +47,17 @@ inline constexpr std::size_t kDirEntries = std::size_t{1} << (kAddressBits - kLe
 inline constexpr std::uint32_t kMaxSlots = 1u << 17;
 inline constexpr std::uint32_t kMaxLeaves = 512;
 
-// One registration: [begin, end) belongs to `region`. Slots form a doubly linked list
+// One registration: [begin, end) belongs to `owner`, a Region or cache Segment header
+// (page-aligned) whose low bits hold the registry::Kind. Slots form a doubly linked list
 // in address order; free slots are chained through `next`.
 struct Slot {
   std::uint64_t begin;
   std::uint64_t end;
-  Region* region;
+  std::uint64_t owner;
   std::uint32_t next;
   std::uint32_t prev;
 };
+inline constexpr std::uint64_t kKindMask = 0xFF;
 
 struct Counts {
   std::uint32_t count;        // live registrations
