@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -116,12 +117,40 @@ void forget_procmem_in_child() noexcept {
   if (fd >= 0) ::close(fd);
 }
 
+// True if a write through fd to a read-only page really lands: some kernels open the file
+// but refuse such writes (proc_mem.force_override=never, or =ptrace, which does not cover a
+// process writing itself), and some security modules refuse them too.
+bool writes_read_only_pages(int fd) noexcept {
+  const std::size_t page = page_size();
+  void* p = ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  auto* byte = static_cast<volatile unsigned char*>(p);
+  *byte = 1;
+  bool ok = false;
+  if (::mprotect(p, page, PROT_READ) == 0) {
+    const unsigned char two = 2;
+    ok = ::pwrite64(fd, &two, 1, static_cast<off64_t>(reinterpret_cast<std::uintptr_t>(p))) == 1 && *byte == 2;
+  }
+  (void)::munmap(p, page);
+  return ok;
+}
+
+// PMALLOC_NO_PROCMEM=1 behaves as a kernel that refuses the writes (tests of the fallbacks).
+bool procmem_disabled() noexcept {
+  const char* off = std::getenv("PMALLOC_NO_PROCMEM");
+  return off != nullptr && std::strcmp(off, "1") == 0;
+}
+
 int procmem_fd() noexcept {
   int fd = g_procmem_fd.load(std::memory_order_acquire);
   if (fd != -1) return fd;
   static const bool fork_handler = ::pthread_atfork(nullptr, nullptr, forget_procmem_in_child) == 0;
   (void)fork_handler;
-  int opened = ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  int opened = procmem_disabled() ? -1 : ::open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  if (opened >= 0 && !writes_read_only_pages(opened)) {
+    ::close(opened);
+    opened = -1;
+  }
   int want = opened >= 0 ? opened : -2;
   int expected = -1;
   if (!g_procmem_fd.compare_exchange_strong(expected, want, std::memory_order_acq_rel)) {

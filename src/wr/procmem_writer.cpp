@@ -14,24 +14,9 @@
 
 namespace pmalloc::internal::wr::detail {
 
-// Available only if a write to a read-only page really lands: some kernels or security
-// modules open the file but refuse writes (proc_mem.force_override=never, SELinux).
-bool procmem_probe() noexcept {
-  if (!os::procmem_available()) return false;
-  const std::size_t page = os::page_size();
-  void* p = nullptr;
-  if (os::reserve(page, &p) != 0) return false;
-  bool ok = false;
-  if (os::set_access(p, page, os::Access::read_write) == 0) {
-    static_cast<volatile unsigned char*>(p)[0] = 1;
-    if (os::set_access(p, page, os::Access::read) == 0) {
-      const unsigned char two = 2;
-      ok = os::procmem_write(p, &two, 1) == 0 && static_cast<volatile unsigned char*>(p)[0] == 2;
-    }
-  }
-  (void)os::release(p, page);
-  return ok;
-}
+// The OS layer opens /proc/self/mem only where a write to a read-only page really lands
+// (some kernels or security modules open the file but refuse such writes).
+bool procmem_probe() noexcept { return os::procmem_available(); }
 
 int procmem_write(const Chunk* chunks, std::size_t count) noexcept {
   for (std::size_t i = 0; i < count; ++i) {

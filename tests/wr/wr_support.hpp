@@ -69,6 +69,22 @@ inline std::vector<std::string> writable_executable_mappings() {
   return bad;
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;  // the sanitizers map memory of their own at any time
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// The number of mappings of the process, or of those whose line contains `needle`.
+inline std::size_t count_mappings(const char* needle = nullptr) {
+  std::ifstream maps("/proc/self/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);) {
+    if (needle == nullptr || line.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
 // The permission string ("r--p", "rw-s", ...) of the mapping containing p, or "".
 inline std::string mapping_perms(const void* p) {
   std::ifstream maps("/proc/self/maps");
