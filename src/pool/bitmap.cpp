@@ -6,28 +6,6 @@
 namespace pmalloc::internal::bitmap {
 namespace {
 
-// Mask of bits [lo, hi) within one word, 0 <= lo < hi <= 64.
-constexpr Word mask(std::size_t lo, std::size_t hi) noexcept {
-  const Word upper = hi == kBits ? ~Word{0} : ((Word{1} << hi) - 1);
-  return upper & ~((Word{1} << lo) - 1);
-}
-
-template <bool kSet>
-void apply(Word* w, std::size_t begin, std::size_t end) noexcept {
-  while (begin < end) {
-    const std::size_t i = begin / kBits;
-    const std::size_t lo = begin % kBits;
-    const std::size_t hi = (end - i * kBits) < kBits ? end - i * kBits : kBits;
-    const Word m = mask(lo, hi);
-    if constexpr (kSet) {
-      w[i] |= m;
-    } else {
-      w[i] &= ~m;
-    }
-    begin = i * kBits + hi;
-  }
-}
-
 // First bit in [begin, end) whose value equals kSet.
 template <bool kSet>
 std::size_t find(const Word* w, std::size_t begin, std::size_t end) noexcept {
@@ -46,8 +24,6 @@ std::size_t find(const Word* w, std::size_t begin, std::size_t end) noexcept {
 
 }  // namespace
 
-void set_range(Word* w, std::size_t begin, std::size_t end) noexcept { apply<true>(w, begin, end); }
-void clear_range(Word* w, std::size_t begin, std::size_t end) noexcept { apply<false>(w, begin, end); }
 
 std::size_t find_set(const Word* w, std::size_t begin, std::size_t end) noexcept {
   return find<true>(w, begin, end);

@@ -24,8 +24,31 @@ inline bool test(const Word* w, std::size_t i) noexcept {
   return ((w[i / kBits] >> (i % kBits)) & 1u) != 0;
 }
 
-void set_range(Word* w, std::size_t begin, std::size_t end) noexcept;
-void clear_range(Word* w, std::size_t begin, std::size_t end) noexcept;
+// Mask of bits [lo, hi) within one word, 0 <= lo < hi <= 64.
+constexpr Word mask(std::size_t lo, std::size_t hi) noexcept {
+  const Word upper = hi == kBits ? ~Word{0} : ((Word{1} << hi) - 1);
+  return upper & ~((Word{1} << lo) - 1);
+}
+
+// Sets (kSet) or clears bits [begin, end), a word at a time. Inline: allocation and
+// pfree call it on every operation, mostly for a range inside one word.
+template <bool kSet>
+inline void apply(Word* w, std::size_t begin, std::size_t end) noexcept {
+  while (begin < end) {
+    const std::size_t i = begin / kBits;
+    const std::size_t lo = begin % kBits;
+    const std::size_t hi = (end - i * kBits) < kBits ? end - i * kBits : kBits;
+    if constexpr (kSet) {
+      w[i] |= mask(lo, hi);
+    } else {
+      w[i] &= ~mask(lo, hi);
+    }
+    begin = i * kBits + hi;
+  }
+}
+
+inline void set_range(Word* w, std::size_t begin, std::size_t end) noexcept { apply<true>(w, begin, end); }
+inline void clear_range(Word* w, std::size_t begin, std::size_t end) noexcept { apply<false>(w, begin, end); }
 // The first set (clear) bit in [begin, end), or end when there is none.
 std::size_t find_set(const Word* w, std::size_t begin, std::size_t end) noexcept;
 std::size_t find_clear(const Word* w, std::size_t begin, std::size_t end) noexcept;

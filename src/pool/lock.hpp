@@ -14,6 +14,7 @@
 #pragma once
 
 #include <sched.h>
+#include <sys/single_threaded.h>
 
 #include <atomic>
 #include <cstddef>
@@ -47,15 +48,25 @@ class SpinLock {
 // The lock of the pool whose descriptor is at `descriptor`.
 SpinLock& pool_lock(const void* descriptor) noexcept;
 
+// Holds the pool's lock for a scope. While the process has only ever had one thread
+// (glibc's __libc_single_threaded, the flag its own malloc uses) there is nobody to
+// exclude and the lock is skipped. The flag goes from true to false only in
+// pthread_create, which no pool operation calls, so it cannot change inside a guarded
+// scope; a thread created later finds every lock free and every skipped scope finished.
 class PoolGuard {
  public:
-  explicit PoolGuard(const void* descriptor) noexcept : lock_(pool_lock(descriptor)) { lock_.lock(); }
-  ~PoolGuard() { lock_.unlock(); }
+  explicit PoolGuard(const void* descriptor) noexcept
+      : lock_(__libc_single_threaded != 0 ? nullptr : &pool_lock(descriptor)) {
+    if (lock_ != nullptr) lock_->lock();
+  }
+  ~PoolGuard() {
+    if (lock_ != nullptr) lock_->unlock();
+  }
   PoolGuard(const PoolGuard&) = delete;
   PoolGuard& operator=(const PoolGuard&) = delete;
 
  private:
-  SpinLock& lock_;
+  SpinLock* lock_;
 };
 
 }  // namespace pmalloc::internal

@@ -26,7 +26,7 @@ void* MetaTxn::stage(void* dst, std::size_t n) noexcept {
   }
 }
 
-int MetaTxn::commit() noexcept {
+int MetaTxn::write_back() noexcept {
   for (std::size_t i = 0; i < staged_.size(); ++i) {
     const Staged& s = staged_[i];
     const int e = wr::write(s.dst, s.copy.get(), s.n, os::Access::read);

@@ -37,7 +37,7 @@ class MetaTxn {
   }
 
   // Applies staged copies. 0 or an errno value (then nothing changed).
-  [[nodiscard]] int commit() noexcept;
+  [[nodiscard]] int commit() noexcept { return staged_.empty() ? 0 : write_back(); }
 
   bool empty() const noexcept { return staged_.empty(); }
 
@@ -49,6 +49,7 @@ class MetaTxn {
     std::unique_ptr<std::byte[]> old;   // contents before, for undo
   };
   void* stage(void* dst, std::size_t n) noexcept;
+  int write_back() noexcept;
 
   std::vector<Staged> staged_;
 };

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 
@@ -122,6 +123,54 @@ void auto_protect(Pool* pool, Region* r, std::size_t g) noexcept {
   (void)region_protect_commit(r, upto, (pool->flags & PMALLOC_SEAL) != 0);
 }
 
+// A per-thread memo of the last pool handle that passed pool_validate(), with the
+// registry generation of that moment. While the generation has not moved, no region was
+// registered or released anywhere, so the handle still points into its live first
+// region (destroying the pool would have released it). The memo lives in writable
+// memory, so it is trusted only by code that writes nothing but the pool's own writable
+// metadata, in place, and makes no system call: the in-place paths below. Anything that
+// uses the writer or the OS validates in full.
+struct Validated {
+  const Pool* pool = nullptr;
+  std::uint64_t generation = 1;  // odd: matches no settled registry
+};
+thread_local Validated t_validated;
+
+bool recently_validated(const Pool* pool) noexcept {
+  return pool != nullptr && t_validated.pool == pool && t_validated.generation == registry::generation() &&
+         pool->magic == kPoolMagic && pool->self == pool;
+}
+
+// pool_validate(), remembered for recently_validated() on success.
+int validate_and_remember(const Pool* pool) noexcept {
+  const std::uint64_t generation = registry::generation();
+  if (int e = pool_validate(pool)) return e;
+  if ((generation & 1) == 0) t_validated = Validated{pool, generation};
+  return 0;
+}
+
+// The common allocation, done in place: the newest region has committed room right above
+// its cursor, its metadata has never been protected, nothing freed below the cursor waits
+// for reuse, no alignment beyond a granule and no auto-protection. The result is what
+// place() would choose. Returns nullptr (nothing changed) when the general path must run.
+std::byte* bump(Pool* pool, std::size_t n, std::size_t align_g, std::size_t size) noexcept {
+  Region* r = pool->last;
+  if (r->meta_protected || r->free_below_cursor != 0 || align_g != 1 || (pool->flags & PMALLOC_AUTO) != 0) {
+    return nullptr;
+  }
+  const std::size_t g = r->cursor;
+  if (n > r->committed / kGranule - g) return nullptr;  // cursor * kGranule <= committed
+  bitmap::set_range(r->used, g, g + n);
+  r->start[g / bitmap::kBits] |= bitmap::Word{1} << (g % bitmap::kBits);
+  std::uint8_t& tail = r->tails[g / 2];
+  const unsigned shift = (g & 1) * 4;
+  tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | ((size % kGranule) << shift));
+  r->cursor = g + n;
+  r->live_bytes += size;
+  r->live_allocations += 1;
+  return r->data + g * kGranule;
+}
+
 Region* region_of(const Pool* pool, const void* p) noexcept {
   for (Region* r = pool->first; r != nullptr; r = r->next) {
     if (r->contains_data(p)) return r;
@@ -178,7 +227,10 @@ int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
 
 int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noexcept {
   *out = nullptr;
-  if (int e = pool_validate(pool)) return e;
+  const bool memo = recently_validated(pool);
+  if (!memo) {
+    if (int e = validate_and_remember(pool)) return e;
+  }
   if (size == 0) return fail(EINVAL, "pmalloc: size must not be 0");
   if (align == 0 || (align & (align - 1)) != 0 || align > os::page_size()) {
     return fail(EINVAL, "pmalloc_aligned: alignment %zu is not a power of two <= %zu", align, os::page_size());
@@ -188,6 +240,15 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
   const std::size_t align_g = align > kGranule ? align / kGranule : 1;
 
   PoolGuard guard(pool);
+  if (std::byte* p = bump(pool, n, align_g, size)) {
+    debug_check(pool);
+    *out = p;
+    return 0;
+  }
+  // The general path may commit pages and write through the writer: no memo for it.
+  if (memo) {
+    if (int e = pool_validate(pool)) return e;
+  }
   MetaTxn tx;
   int error = 0;
   Region* r = pool->last;
@@ -236,12 +297,20 @@ int pool_prealloc(Pool* pool, std::size_t size) noexcept {
 }
 
 int pool_free(Pool* pool, const void* p) noexcept {
-  if (int e = pool_validate(pool)) return e;
+  const bool memo = recently_validated(pool);
+  if (!memo) {
+    if (int e = validate_and_remember(pool)) return e;
+  }
   if (p == nullptr) return fail(EINVAL, "pfree: pointer is NULL");
   PoolGuard guard(pool);
   Region* r = region_of(pool, p);
   if (r == nullptr) {
     return fail(EINVAL, "pfree: %p is not memory of pool '%s'", p, pool->name);
+  }
+  // Freeing makes no system call; with the region's metadata writable it is edited in
+  // place, which the memo may vouch for. The writer needs the full check.
+  if (memo && r->meta_protected) {
+    if (int e = pool_validate(pool)) return e;
   }
   const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->data);
   const std::size_t g = off / kGranule;
