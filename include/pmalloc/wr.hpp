@@ -207,10 +207,14 @@ class wr_transaction {
 
   /// Applies every staged update (all or nothing) and clears the transaction. An empty
   /// transaction commits without doing anything.
-  /// @throws error (EINVAL, EPERM, ... as wr_memcpy_batch()), out_of_memory: nothing is
-  ///         written and the transaction keeps its updates (to inspect or clear).
+  /// @throws error (EINVAL, EPERM, ... as wr_memcpy_batch()), out_of_memory (the writer
+  ///         ran out of memory) or std::bad_alloc (the list of updates could not be
+  ///         allocated): nothing is written and the transaction keeps its updates.
   void commit() {
-    if (!try_commit()) throw_if_error(errno);
+    if (pending_.empty()) return;
+    std::vector<wr_batch_op> ops;
+    ops.reserve(pending_.size());  // std::bad_alloc from here: nothing written, updates kept
+    if (!apply(ops)) throw_if_error(errno);
   }
   /// Like commit(), returning false (errno set) instead of throwing.
   bool try_commit() noexcept {
@@ -222,13 +226,18 @@ class wr_transaction {
       errno = ENOMEM;
       return false;
     }
+    return apply(ops);
+  }
+
+ private:
+  // Writes the staged updates through `ops` (capacity reserved): all or nothing.
+  bool apply(std::vector<wr_batch_op>& ops) noexcept {
     for (const Pending& p : pending_) ops.push_back(wr_batch_op{p.dst, bytes_.data() + p.offset, p.n});
     if (!::wr_memcpy_batch(ops.data(), ops.size())) return false;
     clear();
     return true;
   }
 
- private:
   struct Pending {
     void* dst;
     std::size_t offset;
