@@ -136,8 +136,10 @@ TEST(ExecmemStress, SingleWorkerWithMapsSampler) {
 
 // The mprotect writer is the weakest back end: prove that it, too, never maps W+X. It is
 // chosen once per process, so the single-worker run is repeated in a child process.
-// (With that back end a text page is briefly not executable during an update, so code on
-// the same page must not run concurrently: hence one worker.)
+// (That back end updates a copy of the text and moves it over the old pages, so code on
+// the same page keeps running; ThreadsWithMapsSampler covers it with four workers where
+// /proc/self/mem writes are refused, noprocmem.execmem_stress_test. One worker here keeps
+// the run short.)
 TEST(ExecmemStress, MprotectWriterNeverMapsWX) {
   if (std::getenv("PMALLOC_WR_BACKEND") != nullptr) GTEST_SKIP() << "writer already forced";
   const pid_t child = fork();

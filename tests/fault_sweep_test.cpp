@@ -170,8 +170,9 @@ void sweep(unsigned flags) {
   if (hardening_test::kThreadSanitizer && flags != PMALLOC_RO) {
     GTEST_SKIP() << "single-threaded sweep: one variant under ThreadSanitizer";
   }
-  // Warm up once without faults, so that one-time set-up (the writer's descriptor, the
-  // seal probe) is not what the sweep measures.
+  // Warm up once without faults, so that one-time set-up (the writer's descriptor or
+  // landing zone, the seal probe) is not what the sweep measures.
+  hardening_test::warm_up_writer();
   {
     Sweep s(flags, 0);
     ASSERT_FALSE(s.run());

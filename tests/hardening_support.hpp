@@ -59,6 +59,17 @@ inline std::size_t mappings_within(const std::vector<Range>& ranges) {
   return n;
 }
 
+// Makes the writer set up what it keeps for the life of the thread, so that mapping counts
+// taken afterwards see only the pool's own: the alias writer reserves a per-thread landing
+// zone for its views on first use (wr/alias_writer.cpp). No-op for the other writers.
+inline void warm_up_writer() {
+  pmalloc_pool* pool = pmalloc_create_pool("writer-warm-up", PMALLOC_RO);
+  if (pool == nullptr) return;
+  void* p = pmalloc(pool, 16);
+  if (p != nullptr && pmalloc_protect_pool(pool) == 0) (void)pfree(pool, p);  // through the writer
+  pmalloc_destroy_pool(pool);
+}
+
 // True when a plain one-byte write at p faults (tried in a forked child).
 inline bool write_faults(volatile void* p) {
   return pmalloc_test::count_faulting_writes({static_cast<volatile unsigned char*>(p)}) == 1;

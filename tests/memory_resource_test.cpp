@@ -17,6 +17,7 @@
 
 namespace {
 
+using pmalloc_test::allocating_mutation_faults;
 using pmalloc_test::faults;
 
 std::size_t live_allocations(const pmalloc::Pool& pool) { return pool.stats().allocations_live; }
@@ -77,7 +78,8 @@ TEST(MemoryResource, ProtectedContainerServesReadsAndFaultsOnWrite) {
   auto& victim = const_cast<Map&>(*map);
   EXPECT_TRUE(faults([&] { victim.find("key-number-42-with-a-long-suffix")->second[0] = -1; }));
   EXPECT_TRUE(faults([&] { const_cast<char&>(victim.begin()->first[0]) = 'X'; }));
-  EXPECT_TRUE(faults([&] { victim[std::pmr::string("a-brand-new-key-that-needs-a-node", mr)].push_back(1); }));
+  EXPECT_TRUE(allocating_mutation_faults(
+      [&] { victim[std::pmr::string("a-brand-new-key-that-needs-a-node", mr)].push_back(1); }));
   EXPECT_TRUE(faults([&] { victim.erase("key-number-7-with-a-long-suffix"); }));
   // Nothing changed.
   EXPECT_EQ(map->size(), 200u);

@@ -16,6 +16,7 @@
 #include "pool/lock.hpp"
 #include "pool/pool.hpp"
 #include "registry/registry.hpp"
+#include "wr/writer.hpp"
 #include "hardening_support.hpp"
 #include "support/probe.hpp"
 
@@ -134,8 +135,23 @@ TEST(ProtectedMetadata, SealedMetadataCannotBeUnprotected) {
   if (!pmalloc_seal_supported()) GTEST_SKIP() << "no mseal on this kernel";
   pmalloc_pool* pool = pmalloc_create_pool("sealed-meta", PMALLOC_SEAL);
   ASSERT_NE(pool, nullptr);
-  ASSERT_NE(pmalloc(pool, 64), nullptr);
+  void* data = pmalloc(pool, 64);
+  ASSERT_NE(data, nullptr);
   ASSERT_EQ(pmalloc_protect_pool(pool), 0);
+  if (!pmalloc::internal::wr::writes_sealed_pages()) {
+    // Documented (docs/hardening.md): where no writer can change sealed pages (the kernel
+    // refuses /proc/self/mem writes), only the data is sealed; the metadata stays
+    // read-only, unsealed, so that the pool can still be updated after protect.
+    EXPECT_TRUE(hardening_test::write_faults(pool));
+    EXPECT_EQ(mapping_perms(pool).substr(0, 3), "r--");
+    const std::uintptr_t data_page = reinterpret_cast<std::uintptr_t>(data) & ~std::uintptr_t{4095};
+    errno = 0;
+    EXPECT_EQ(mprotect(reinterpret_cast<void*>(data_page), 4096, PROT_READ | PROT_WRITE), -1);
+    EXPECT_EQ(errno, EPERM);
+    pmalloc_destroy_pool(pool);
+    GTEST_SKIP() << "metadata is not sealed where no writer can change sealed pages (writer '"
+                 << pmalloc_wr_backend() << "', /proc/self/mem writes refused)";
+  }
   const std::uintptr_t page = reinterpret_cast<std::uintptr_t>(pool) & ~std::uintptr_t{4095};
   EXPECT_EQ(mprotect(reinterpret_cast<void*>(page), 4096, PROT_READ | PROT_WRITE), -1);
   EXPECT_EQ(errno, EPERM);

@@ -27,6 +27,7 @@ TEST(Scale, MillionAllocationsProtectedWithAHandfulOfMappings) {
   // at the end instead.
   pmalloc::internal::set_debug_checks(false);
   std::vector<std::uint64_t*> objects(kCount);  // before counting: malloc maps it
+  hardening_test::warm_up_writer();
   const std::size_t maps_before = pmalloc_test::count_mappings();
   pmalloc_pool* pool = pmalloc_create_pool("million", PMALLOC_RO);
   ASSERT_NE(pool, nullptr);

@@ -71,6 +71,15 @@ int set_access(void* addr, std::size_t size, Access a) noexcept {
   return ::mprotect(addr, size, prot_bits(a)) == 0 ? 0 : errno_or(ENOMEM);
 }
 
+int move_onto(void* from, std::size_t size, void* to) noexcept {
+  if (!valid_range(from, size) || !valid_range(to, size)) return EINVAL;
+  if (int e = fault::should_fail()) return e;
+  void* moved = ::mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  return moved == to ? 0 : errno_or(EINVAL);
+}
+
+int process_id() noexcept { return static_cast<int>(::getpid()); }
+
 bool seal_supported() noexcept {
   static const bool supported = [] {
     const char* off = std::getenv("PMALLOC_NO_MSEAL");

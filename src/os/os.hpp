@@ -44,6 +44,13 @@ inline bool is_page_aligned(const void* p) noexcept {
 [[nodiscard]] int advise_hugepages(void* addr, std::size_t size) noexcept;
 // Unmaps the range.
 [[nodiscard]] int release(void* addr, std::size_t size) noexcept;
+// Moves the mapping [from, from + size) (one mapping of this process) onto `to`, replacing
+// what was mapped there in one step (mremap MREMAP_FIXED): a thread touching `to` meanwhile
+// finds the old pages or the new ones, never a hole. EPERM when `to` is sealed.
+[[nodiscard]] int move_onto(void* from, std::size_t size, void* to) noexcept;
+
+// getpid(2): tells a forked child from the process that created shared mappings.
+int process_id() noexcept;
 
 // True when mseal(2) works here; probed once without side effects.
 bool seal_supported() noexcept;

@@ -59,7 +59,10 @@ struct Region {
   std::size_t capacity;          // granules of data space; capacity * kGranule is a page multiple
   std::size_t committed;         // bytes of data that are accessible
   std::size_t protected_bytes;   // bytes of data, from its start, that are read-only
-  std::size_t sealed_bytes;      // bytes from `meta` that are mseal()ed
+  std::size_t sealed_bytes;      // bytes from `meta` up to which the region is mseal()ed; the
+                                 // sealed span starts at `meta`, or at `data` where no writer
+                                 // can change sealed pages (wr::writes_sealed_pages(): the
+                                 // metadata then stays protected but unsealed, see region.cpp)
   std::size_t cursor;            // granule index: bump pointer
   std::size_t free_below_cursor; // reusable freed granules in [protected_bytes/kGranule, cursor)
   std::size_t live_bytes;        // sum of requested sizes of live allocations
@@ -70,6 +73,9 @@ struct Region {
   std::uint8_t* tails;           // 4 bits per granule: requested size % kGranule at the start granule
   std::size_t pkey_bytes;        // data[0, pkey_bytes) is tagged with the write-rare protection key
                                  // (pkey writer only; <= protected_bytes; see wr/writer.hpp)
+  int shared_owner;              // memfd-backed (alias writer): the process that created the
+                                 // region, which alone may update it through the writer (a
+                                 // forked child shares the pages); 0 for private regions
 
   std::size_t capacity_bytes() const noexcept { return capacity * kGranule; }
   bool contains_data(const void* p) const noexcept {

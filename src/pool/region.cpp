@@ -39,9 +39,10 @@ int region_create(Pool* pool, std::size_t data_bytes, unsigned flags, Region** o
 
   void* base = nullptr;
   // The alias writer needs memfd-backed regions (wr/alias_writer.cpp). Sealed pools stay
-  // private: sealed pages cannot be aliased, and the kernel's /proc/self/mem path writes
-  // read-only pages of private mappings only, so procmem remains their writer.
-  const bool shared = wr::regions_shared() && (flags & PMALLOC_SEAL) == 0;
+  // private where procmem exists: the kernel's /proc/self/mem path writes read-only pages
+  // of private mappings only, and it is their writer (sealed pages cannot be aliased).
+  // Where it does not, only their data gets sealed and their metadata is aliased like any.
+  const bool shared = wr::regions_shared() && ((flags & PMALLOC_SEAL) == 0 || !wr::writes_sealed_pages());
   const int reserved = shared ? os::reserve_shared(total, &base) : os::reserve(total, &base);
   if (int e = reserved) {
     return fail(e == ENOMEM ? ENOMEM : e, "pmalloc: cannot reserve %zu bytes of address space (errno %d)",
@@ -66,6 +67,7 @@ int region_create(Pool* pool, std::size_t data_bytes, unsigned flags, Region** o
   r->used = reinterpret_cast<bitmap::Word*>(meta + used_off);
   r->start = reinterpret_cast<bitmap::Word*>(meta + start_off);
   r->tails = reinterpret_cast<std::uint8_t*>(meta + tails_off);
+  r->shared_owner = shared ? os::process_id() : 0;
   if (pool_out != nullptr) {
     auto* p = new (meta + pool_off) Pool{};
     r->pool = p;
@@ -126,7 +128,12 @@ int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept
   std::size_t sealed = r->sealed_bytes;
   const std::size_t protected_span = static_cast<std::size_t>(end - r->meta);
   if (seal && os::seal_supported() && protected_span > sealed) {
-    seal_error = os::seal(r->meta + sealed, protected_span - sealed);
+    // Where no writer can change sealed pages (no /proc/self/mem), the metadata stays
+    // unsealed so that the pool keeps working after protect (frees, allocations in fresh
+    // pages, new regions, destroy): it is read-only like the data, only not mseal()ed.
+    std::byte* from = r->meta + sealed;
+    if (!wr::writes_sealed_pages() && from < r->data) from = r->data;
+    if (end > from) seal_error = os::seal(from, static_cast<std::size_t>(end - from));
     if (seal_error == 0) {
       sealed = protected_span;
     } else {
@@ -152,6 +159,13 @@ int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept
 }
 
 int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept {
+  // A memfd-backed region (alias writer) is shared with a forked child: the header the
+  // child would record its protection in is the parent's too, and the parent's pages
+  // would not follow. Only the process that created the region protects it.
+  if (r->shared_owner != 0 && r->shared_owner != os::process_id()) {
+    return fail(EPERM, "pmalloc: the pool's pages are shared with the process this one was forked from "
+                "(memfd pages of the 'alias' writer); only that process can protect them");
+  }
   std::byte* begin = r->meta_protected ? r->data + r->protected_bytes : r->meta;
   std::byte* end = r->data + upto;
   // Phase 1: protect and record it. Nothing is sealed yet, so a failure can be undone.
@@ -193,19 +207,20 @@ void release_retrying(void* addr, std::size_t size) noexcept {
 std::size_t region_release(Region* r) noexcept {
   std::byte* base = r->reservation;
   const std::size_t total = r->reservation_size;
-  std::byte* meta = r->meta;
-  const std::size_t sealed = r->sealed_bytes;
+  // The sealed span (region_protect): from the metadata, or from the data where the
+  // metadata was left unsealed.
+  std::byte* sealed_from = wr::writes_sealed_pages() ? r->meta : r->data;
+  std::byte* after = r->meta + r->sealed_bytes;
   registry::remove(base);
-  if (sealed == 0) {
+  if (after <= sealed_from) {
     release_retrying(base, total);
     return 0;
   }
-  // The sealed span [meta, meta + sealed) cannot be unmapped or discarded; let go of the
-  // guard in front and of everything after it.
-  if (meta > base) release_retrying(base, static_cast<std::size_t>(meta - base));
-  std::byte* after = meta + sealed;
+  // The sealed span [sealed_from, after) cannot be unmapped or discarded; let go of
+  // everything in front of it and after it.
+  if (sealed_from > base) release_retrying(base, static_cast<std::size_t>(sealed_from - base));
   if (after < base + total) release_retrying(after, static_cast<std::size_t>(base + total - after));
-  return sealed;
+  return static_cast<std::size_t>(after - sealed_from);
 }
 
 }  // namespace pmalloc::internal

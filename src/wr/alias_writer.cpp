@@ -65,15 +65,20 @@ constexpr unsigned kZoneUses = 256;
 struct Zone {
   void* base = nullptr;
   unsigned uses = 0;
-  ~Zone() {
-    if (base != nullptr) (void)os::release(base, kZone);
+  ~Zone() { drop(); }
+  // Gives the reservation back (a whole reservation unmaps without a split, so a failure
+  // is transient: retried, as for pool regions).
+  void drop() noexcept {
+    for (int attempt = 0; base != nullptr && attempt < 4; ++attempt) {
+      if (os::release(base, kZone) == 0) break;
+    }
+    base = nullptr;
+    uses = 0;
   }
   // A zone with room for `size` bytes, or nullptr (then the caller maps elsewhere).
   std::byte* get() noexcept {
     if (base != nullptr && uses < kZoneUses) return static_cast<std::byte*>(base);
-    if (base != nullptr) (void)os::release(base, kZone);
-    base = nullptr;
-    uses = 0;
+    drop();
     if (kKernelPlaces && os::reserve(kZone, &base) != 0) base = nullptr;
     for (int attempt = 0; !kKernelPlaces && attempt < 3 && base == nullptr; ++attempt) {
       const auto hint = reinterpret_cast<std::uintptr_t>(random_hint(kZone)) & ~(kZone - 1);
@@ -115,9 +120,11 @@ int open_view(void* begin, std::size_t size, View* v) noexcept {
 
 int close_view(const View& v) noexcept {
   const int e = os::unmap_view(v.at, v.size, v.in_zone);
-  if (e != 0 && v.in_zone) {  // the zone has a hole now: start a new one next time
-    t_zone.base = nullptr;
-    t_zone.uses = 0;
+  if (e != 0 && v.in_zone) {
+    // The view is gone but so is that part of the zone's reservation: fill the hole, or
+    // give the zone back and start a new one next time (forgetting it would leak it).
+    void* plug = nullptr;
+    if (os::reserve_at(v.at, v.size, &plug) != 0) t_zone.drop();
   }
   return e;
 }

@@ -22,6 +22,7 @@ struct Target {
   bool tagged = false;             // pkey: inside the key-tagged data prefix
   bool sealed = false;             // touches the region's mseal()ed span
   bool uniform_read = false;       // inside the region's read-only prefix [meta, data+protected)
+  bool inherited = false;          // memfd-backed region of the process this one was forked from
 };
 Target classify(const Chunk& c) noexcept;
 

@@ -4,11 +4,19 @@
 // weakness Kees Cook's review of the kernel proposal warned about, and the reason this
 // back end is used only when nothing else works (it says so once on stderr). Windows are
 // serialised by one lock so that two windows on one page never interleave (a second
-// writer's restore would cut the first one's copy short). Text goes RX -> RW -> RX: never
-// writable and executable at once. A batch whose chunks lie in one region's read-only
-// prefix (all pages `read`) opens one window over their span instead of one per chunk.
+// writer's restore would cut the first one's copy short). A batch whose chunks lie in one
+// region's read-only prefix (all pages `read`) opens one window over their span instead of
+// one per chunk.
+//
+// Text (restore == read_exec) gets no window: other threads may be running code on the
+// same page, and a page that is RW for the update would kill them (SIGSEGV). Its pages are
+// copied to a fresh mapping elsewhere, updated there (RW), made RX and moved over the old
+// ones in one mremap: a thread executing there runs the old code or the new, never faults,
+// and no page is writable and executable at once, nor writable at its usual address.
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 
 #include "os/os.hpp"
@@ -21,8 +29,14 @@ namespace {
 void warn_once() noexcept {
   static std::once_flag once;
   std::call_once(once, [] {
-    std::fprintf(stderr, "pmalloc: write-rare back end is 'mprotect': during each update the "
-                         "target page is writable by every thread of the process\n");
+    if (backend() == Backend::mprotect) {
+      std::fprintf(stderr, "pmalloc: write-rare back end is 'mprotect': during each update the "
+                           "target page is writable by every thread of the process\n");
+    } else {
+      std::fprintf(stderr, "pmalloc: pages the '%s' writer cannot reach are updated through mprotect "
+                           "windows (no writable /proc/self/mem): during each such update the target page "
+                           "is writable by every thread of the process\n", backend_name(backend()));
+    }
   });
 }
 
@@ -38,7 +52,29 @@ Span pages_of(const void* dst, std::size_t n) noexcept {
   return {a & ~(page - 1), (a + n + page - 1) & ~(page - 1)};
 }
 
+// Text: copy, update, RX, move over the old pages (see the top of the file). Only this
+// writer changes these pages (under g_window_lock), so the copy misses no other update.
+int replace(Span s, const Chunk* chunks, std::size_t count, os::Access restore) noexcept {
+  void* base = reinterpret_cast<void*>(s.begin);
+  const std::size_t len = s.end - s.begin;
+  void* copy = nullptr;
+  if (int e = os::reserve(len, &copy)) return e;
+  int e = os::set_access(copy, len, os::Access::read_write);
+  if (e == 0) {
+    auto* at = static_cast<std::byte*>(copy);
+    std::memcpy(at, base, len);
+    for (std::size_t i = 0; i < count; ++i) {
+      copy_bytes(at + (reinterpret_cast<std::uintptr_t>(chunks[i].dst) - s.begin), chunks[i].src, chunks[i].n);
+    }
+    e = os::set_access(copy, len, restore);
+  }
+  if (e == 0) e = os::move_onto(copy, len, base);
+  if (e != 0) (void)os::release(copy, len);
+  return e;
+}
+
 int window(Span s, const Chunk* chunks, std::size_t count, os::Access restore) noexcept {
+  if (restore == os::Access::read_exec) return replace(s, chunks, count, restore);
   void* base = reinterpret_cast<void*>(s.begin);
   if (int e = os::set_access(base, s.end - s.begin, os::Access::read_write)) return e;
   for (std::size_t i = 0; i < count; ++i) copy_bytes(chunks[i].dst, chunks[i].src, chunks[i].n);

@@ -179,6 +179,8 @@ Backend backend() noexcept {
 
 bool regions_shared() noexcept { return backend() == Backend::alias; }
 
+bool writes_sealed_pages() noexcept { return backend_available(Backend::procmem); }
+
 int data_pkey() noexcept { return backend() == Backend::pkey ? detail::pkey_key() : -1; }
 
 bool merging_pays() noexcept { return backend() == Backend::procmem; }
@@ -193,7 +195,12 @@ Target classify(const Chunk& c) noexcept {
   const std::byte* e = b + c.n;
   if (b < r->meta || e > r->data + r->capacity_bytes()) return t;  // guard pages: not ours to write
   t.region = r;
-  t.sealed = b < r->meta + r->sealed_bytes;
+  // The sealed span: [meta, meta + sealed_bytes), without the metadata pages where no
+  // writer reaches sealed pages (pool/region.cpp seals only data there).
+  const std::byte* seal_lo = writes_sealed_pages() ? r->meta : r->data;
+  const std::byte* seal_hi = r->meta + r->sealed_bytes;
+  t.sealed = seal_hi > seal_lo && b < seal_hi && e > seal_lo;
+  t.inherited = r->shared_owner != 0 && r->shared_owner != os::process_id();
   t.tagged = b >= r->data && e <= r->data + r->pkey_bytes;
   t.uniform_read = r->meta_protected && e <= r->data + r->protected_bytes;
   return t;
@@ -213,6 +220,17 @@ int write_many(const Chunk* chunks, std::size_t count, os::Access restore) noexc
     only = &chunks[i];
   }
   if (live == 0) return 0;
+  // memfd-backed pages stay shared with a forked child: what the child wrote through the
+  // writer (pool metadata, wr_* data) would change the parent's pools. Only the process
+  // that created a shared region updates it.
+  if (regions_shared()) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (chunks[i].n != 0 && detail::classify(chunks[i]).inherited) {
+        return fail(EPERM, "pmalloc: %p lies in pool memory shared with the process this one was forked from "
+                    "(memfd pages of the 'alias' writer); only that process can change it", chunks[i].dst);
+      }
+    }
+  }
   // Keep the old bytes so that a failure half way (or after the copy: an mprotect restore,
   // an unmap of the view) can be undone. Every snapshot is taken before anything is
   // written, so writing all of them back restores the original state even when chunks

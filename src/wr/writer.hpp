@@ -53,6 +53,13 @@ const char* unavailable_reason(Backend b) noexcept;
 Backend select_backend(const char* forced, bool (*available)(Backend, void*), void* context, char* message,
                        std::size_t message_size) noexcept;
 
+// Whether a writer here can change mseal()ed pages: procmem can (the kernel writes them,
+// as the primary back end or as the fallback); alias, mprotect and the pkey fallback
+// cannot. Where none can (kernels that refuse /proc/self/mem writes), pools seal their
+// data but not their metadata, which must stay updatable (pool/region.cpp), and sealed
+// caches do not seal (cache/cache.cpp).
+bool writes_sealed_pages() noexcept;
+
 // How pool regions must be set up for the chosen back end (asked by pool/region.cpp):
 // alias needs memfd-backed regions; pkey tags the data pages of write-rare pools with
 // data_pkey() when they are protected (-1: no tagging).

@@ -25,9 +25,12 @@ inline sigjmp_buf g_jump;
 inline void on_segv(int) { siglongjmp(g_jump, 1); }
 }  // namespace detail
 
-// Forks; the child writes `value` to every address in `targets` and counts the writes
-// that fault. Returns that count (or -1 when the child died some other way).
-inline long count_faulting_writes(const std::vector<volatile unsigned char*>& targets, unsigned char value = 0xA5) {
+// Forks; the child stores to every address in `targets` and counts the stores that fault.
+// Returns that count (or -1 when the child died some other way). Each store writes the
+// byte's own value back: a store to a read-only page faults all the same, and one that
+// lands changes nothing, which matters where the child shares the pages with this process
+// (memfd-backed pools under the alias writer).
+inline long count_faulting_writes(const std::vector<volatile unsigned char*>& targets) {
   const pid_t child = fork();
   if (child == 0) {
     struct sigaction sa {};
@@ -39,7 +42,7 @@ inline long count_faulting_writes(const std::vector<volatile unsigned char*>& ta
     long faults = 0;
     for (volatile unsigned char* p : targets) {
       if (sigsetjmp(detail::g_jump, 1) == 0) {
-        *p = value;
+        *p = *p;
       } else {
         ++faults;
       }
