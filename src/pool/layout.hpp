@@ -38,6 +38,10 @@ inline constexpr std::size_t kGranule = 16;           // also the default alignm
 inline constexpr std::size_t kNameMax = 63;            // bytes of a pool name, without NUL
 inline constexpr std::size_t kFirstRegionBytes = 1u << 20;
 inline constexpr std::size_t kMaxRegionBytes = 256u << 20;
+// Each new region has this many times the data capacity of the one before (up to the
+// maximum): a pool of N bytes is about log4(N / 1 MiB) + 1 regions, so protecting it
+// takes that many mprotect calls (40 MiB: 4).
+inline constexpr std::size_t kRegionGrowth = 4;
 inline constexpr std::size_t kCommitStep = 64u << 10;  // data is committed in steps of this
 inline constexpr std::size_t kMaxAllocation = std::size_t{1} << 40;
 

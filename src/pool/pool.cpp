@@ -100,7 +100,7 @@ int add_region(Pool* pool, std::size_t need, Region** out) noexcept {
   prev->next = r;
   d->last = r;
   d->regions += 1;
-  if (standard && bytes < kMaxRegionBytes) d->next_region_bytes = bytes * 2;
+  if (standard && bytes < kMaxRegionBytes) d->next_region_bytes = std::min(bytes * kRegionGrowth, kMaxRegionBytes);
   if (int e = tx.commit()) {
     region_release(r);
     return e;
@@ -218,7 +218,7 @@ int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
   pool->first = r;
   pool->last = r;
   pool->regions = 1;
-  pool->next_region_bytes = kFirstRegionBytes * 2;
+  pool->next_region_bytes = kFirstRegionBytes * kRegionGrowth;
   *out = pool;
   debug_check(pool);
   note_created(pool);
@@ -376,11 +376,28 @@ int pool_protect(Pool* pool) noexcept {
     if (e != 0 && first_error == 0) first_error = e;
   }
   Region* r0 = pool->first;
+  // On region 0's first protection the descriptor is still writable: count the call in
+  // place before the mprotect (no writer call), and take it back if the call fails.
+  const bool in_place = first_error == 0 && !r0->meta_protected;
+  const std::size_t calls_before = pool->protect_calls;
+  const bool ever_before = pool->ever_protected;
+  if (in_place) {
+    pool->ever_protected = true;
+    pool->protect_calls = calls_before + 1;
+  }
   const int e = region_protect_commit(r0, r0->committed, seal);
   if (e != 0 && first_error == 0) first_error = e;
-  if (first_error == 0) {
+  if (in_place && e != 0) {
+    MetaTxn rtx;  // in place if the protection was taken back, else (sealing failed) through the writer
+    Pool* d = rtx.edit(pool, r0->meta_protected);
+    if (d != nullptr) {
+      d->ever_protected = ever_before;
+      d->protect_calls = calls_before;
+      (void)rtx.commit();
+    }
+  } else if (!in_place && first_error == 0) {
     MetaTxn dtx;
-    Pool* d = dtx.edit(pool, pool->first->meta_protected);
+    Pool* d = dtx.edit(pool, r0->meta_protected);
     if (d == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
     d->ever_protected = true;
     d->protect_calls += 1;

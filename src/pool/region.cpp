@@ -95,16 +95,24 @@ int region_commit(Region* r, std::size_t bytes, std::size_t* committed_out) noex
   return 0;
 }
 
-int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept {
-  std::byte* begin = r->meta_protected ? r->data + r->protected_bytes : r->meta;
-  std::byte* end = r->data + upto;
-  // Under the pkey writer the data pages of a write-rare pool stay read-write but get the
-  // write-rare key, which every thread has write-disabled (wr/pkey_writer.cpp); metadata
-  // is read-only as usual. Two calls instead of one, only then.
-  const int key = (r->pool->flags & PMALLOC_WR) != 0 ? wr::data_pkey() : -1;
-  std::size_t pkey_bytes = r->pkey_bytes;
-  if (key >= 0 && end > r->data + r->protected_bytes) {
-    std::byte* data_begin = r->data + r->protected_bytes;
+namespace {
+
+// Whether protecting data up to `upto` tags pages with the write-rare key (pkey writer):
+// the data pages of a write-rare pool then stay read-write but carry a key that every
+// thread has write-disabled (wr/pkey_writer.cpp); metadata is read-only as usual.
+int data_key(const Region& r, std::size_t upto) noexcept {
+  if ((r.pool->flags & PMALLOC_WR) == 0 || upto <= r.protected_bytes) return -1;
+  return wr::data_pkey();
+}
+
+// The OS side of a protection: meta (if not yet) and data [protected_bytes, upto) become
+// read-only, or key-tagged (two calls instead of one, only then). `r` is the header as it
+// was before. 0 or the errno of the call that failed.
+int protect_pages(const Region& r, std::size_t upto) noexcept {
+  std::byte* begin = r.meta_protected ? r.data + r.protected_bytes : r.meta;
+  std::byte* const end = r.data + upto;
+  if (const int key = data_key(r, upto); key >= 0) {
+    std::byte* data_begin = r.data + r.protected_bytes;
     if (begin < data_begin) {
       if (int e = os::set_access(begin, static_cast<std::size_t>(data_begin - begin), os::Access::read)) {
         return fail(e, "pmalloc: mprotect of pool metadata failed (errno %d)", e);
@@ -115,48 +123,65 @@ int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept
       return fail(e, "pmalloc: pkey_mprotect of %zu bytes failed (errno %d)",
                   static_cast<std::size_t>(end - data_begin), e);
     }
-    pkey_bytes = upto;
-    begin = end;  // done
+    return 0;
   }
-  if (end > begin) {
-    if (int e = os::set_access(begin, static_cast<std::size_t>(end - begin), os::Access::read)) {
-      return fail(e, "pmalloc: mprotect of %zu bytes failed (errno %d%s)", static_cast<std::size_t>(end - begin), e,
-                  e == ENOMEM ? "; raising vm.max_map_count may help" : "");
-    }
+  if (end <= begin) return 0;
+  if (int e = os::set_access(begin, static_cast<std::size_t>(end - begin), os::Access::read)) {
+    return fail(e, "pmalloc: mprotect of %zu bytes failed (errno %d%s)", static_cast<std::size_t>(end - begin), e,
+                e == ENOMEM ? "; raising vm.max_map_count may help" : "");
   }
-  int seal_error = 0;
-  std::size_t sealed = r->sealed_bytes;
-  const std::size_t protected_span = static_cast<std::size_t>(end - r->meta);
-  if (seal && os::seal_supported() && protected_span > sealed) {
-    // Where no writer can change sealed pages (no /proc/self/mem), the metadata stays
-    // unsealed so that the pool keeps working after protect (frees, allocations in fresh
-    // pages, new regions, destroy): it is read-only like the data, only not mseal()ed.
-    std::byte* from = r->meta + sealed;
-    if (!wr::writes_sealed_pages() && from < r->data) from = r->data;
-    if (end > from) seal_error = os::seal(from, static_cast<std::size_t>(end - from));
-    if (seal_error == 0) {
-      sealed = protected_span;
-    } else {
-      (void)fail(seal_error, "pmalloc: mseal failed (errno %d); the pages are read-only but not sealed",
-                 seal_error);
-    }
-  }
+  return 0;
+}
 
-  // Freed space below the new protected boundary is no longer reusable.
+// Takes back what protect_pages(before, upto) did: the pages were read-write before.
+void unprotect_pages(const Region& before, std::size_t upto, int cause) noexcept {
+  std::byte* begin = before.meta_protected ? before.data + before.protected_bytes : before.meta;
+  std::byte* end = before.data + upto;
+  if (end <= begin) return;
+  int undo = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if ((undo = os::set_access(begin, static_cast<std::size_t>(end - begin), os::Access::read_write)) == 0) return;
+  }
+  fatal("region at %p: pages protected but the protection cannot be recorded (errno %d) nor undone (errno %d)",
+        static_cast<void*>(before.meta), cause, undo);
+}
+
+// The header of `r` once data [0, upto) is protected: freed space below the new boundary
+// is no longer reusable, and the cursor moves up to it.
+Region protected_header(const Region& r, std::size_t upto) noexcept {
+  Region h = r;
   const std::size_t pg = upto / kGranule;
-  const std::size_t cursor = r->cursor > pg ? r->cursor : pg;
-  const std::size_t live_above = bitmap::count(r->used, pg, cursor);
-  // The metadata is read-only now (it was, or the call above covered it).
+  const std::size_t cursor = r.cursor > pg ? r.cursor : pg;
+  h.protected_bytes = upto;
+  if (data_key(r, upto) >= 0) h.pkey_bytes = upto;
+  h.meta_protected = true;
+  h.cursor = cursor;
+  h.free_below_cursor = (cursor - pg) - bitmap::count(r.used, pg, cursor);
+  return h;
+}
+
+// mseal()s what is protected of r (meta and data [0, protected_bytes)) and records it.
+// Where no writer can change sealed pages (wr::writes_sealed_pages()), the metadata must
+// stay updatable: it stays protected but unsealed, and only the data is sealed. A header
+// update that fails after mseal under-reports what is sealed: never less safe, and
+// reported as an error.
+int seal_protected(Region* r) noexcept {
+  std::byte* const end = r->data + r->protected_bytes;
+  std::byte* begin = r->meta + r->sealed_bytes;
+  if (!wr::writes_sealed_pages() && begin < r->data) begin = r->data;
+  if (!os::seal_supported() || end <= begin) return 0;
+  const auto span = static_cast<std::size_t>(end - r->meta);
+  if (int e = os::seal(begin, static_cast<std::size_t>(end - begin))) {
+    return fail(e, "pmalloc: mseal failed (errno %d); the pages are read-only but not sealed", e);
+  }
+  MetaTxn tx;
   Region* h = tx.edit(r, true);
   if (h == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
-  h->protected_bytes = upto;
-  h->pkey_bytes = pkey_bytes;
-  h->meta_protected = true;
-  h->sealed_bytes = sealed;
-  h->cursor = cursor;
-  h->free_below_cursor = (cursor - pg) - live_above;
-  return seal_error;
+  h->sealed_bytes = span;
+  return tx.commit();
 }
+
+}  // namespace
 
 int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept {
   // A memfd-backed region (alias writer) is shared with a forked child: the header the
@@ -166,32 +191,35 @@ int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept {
     return fail(EPERM, "pmalloc: the pool's pages are shared with the process this one was forked from "
                 "(memfd pages of the 'alias' writer); only that process can protect them");
   }
-  std::byte* begin = r->meta_protected ? r->data + r->protected_bytes : r->meta;
-  std::byte* end = r->data + upto;
-  // Phase 1: protect and record it. Nothing is sealed yet, so a failure can be undone.
-  MetaTxn tx;
-  int e = region_protect(r, upto, false, tx);
-  if (e == 0) e = tx.commit();
-  if (e != 0) {
-    if (end > begin) {
-      int undo = 0;
-      for (int attempt = 0; attempt < 4; ++attempt) {
-        if ((undo = os::set_access(begin, static_cast<std::size_t>(end - begin), os::Access::read_write)) == 0) {
-          return e;
-        }
-      }
-      fatal("region at %p: pages protected but the protection cannot be recorded (errno %d) nor undone "
-            "(errno %d)", static_cast<void*>(r->meta), e, undo);
+  const Region before = *r;
+  const Region after = protected_header(before, upto);
+  if (!before.meta_protected) {
+    // First protection: the header is still writable, so it is written in place *before*
+    // the pages become read-only (no writer call), and put back if the OS refuses.
+    *r = after;
+    if (int e = protect_pages(before, upto)) {
+      unprotect_pages(before, upto, e);
+      *r = before;
+      return e;
     }
-    return e;
+  } else {
+    if (int e = protect_pages(before, upto)) {
+      unprotect_pages(before, upto, e);
+      return e;
+    }
+    MetaTxn tx;
+    Region* h = tx.edit(r, true);
+    int e = h == nullptr ? fail(ENOMEM, "pmalloc: out of memory staging a metadata update") : 0;
+    if (e == 0) {
+      *h = after;
+      e = tx.commit();
+    }
+    if (e != 0) {
+      unprotect_pages(before, upto, e);
+      return e;
+    }
   }
-  if (!seal) return 0;
-  // Phase 2: seal what is protected now. If the header update fails after mseal, the
-  // header under-reports what is sealed: never less safe, and reported as an error.
-  MetaTxn stx;
-  e = region_protect(r, upto, true, stx);
-  const int c = stx.commit();
-  return e != 0 ? e : c;
+  return seal ? seal_protected(r) : 0;
 }
 
 namespace {
@@ -207,7 +235,7 @@ void release_retrying(void* addr, std::size_t size) noexcept {
 std::size_t region_release(Region* r) noexcept {
   std::byte* base = r->reservation;
   const std::size_t total = r->reservation_size;
-  // The sealed span (region_protect): from the metadata, or from the data where the
+  // The sealed span (seal_protected): from the metadata, or from the data where the
   // metadata was left unsealed.
   std::byte* sealed_from = wr::writes_sealed_pages() ? r->meta : r->data;
   std::byte* after = r->meta + r->sealed_bytes;

@@ -19,20 +19,15 @@ namespace pmalloc::internal {
 // stages the new `committed` value.
 [[nodiscard]] int region_commit(Region* r, std::size_t bytes, std::size_t* committed_out) noexcept;
 
-// Write-protects meta (if not yet) and data [protected_bytes, upto) and, with `seal`,
-// mseal()s everything protected so far. Stages the header update in `tx`.
-// Returns 0, or the error of the OS call that failed; when protection worked but sealing
-// failed the header update is still staged and the seal error returned.
-[[nodiscard]] int region_protect(Region* r, std::size_t upto, bool seal, MetaTxn& tx) noexcept;
-
-// region_protect() and the commit of its header update, all or nothing: when the update
-// cannot be written (or staged), the protection just applied is taken back (those pages
-// were read-write before the call), so the header never claims less than the pages
-// enforce (a page read-only behind the allocator's back would make the next allocation in
-// it fault). Sealing is a second step, after the protection is recorded: if recording the
-// seal fails, the header under-reports what is sealed (never less safe) and the error is
-// returned. Should taking the protection back fail too, the process stops (fatal).
-// 0 or an errno value.
+// Write-protects meta (if not yet) and data [protected_bytes, upto) and records it in the
+// header, all or nothing: when the header cannot be written, the protection just applied
+// is taken back (those pages were read-write before the call), so the header never claims
+// less than the pages enforce (a page read-only behind the allocator's back would make
+// the next allocation in it fault). On a region's first protection the header is still
+// writable and is written in place before the mprotect; later ones go through the writer.
+// With `seal`, everything protected is then mseal()ed: if recording the seal fails, the
+// header under-reports what is sealed (never less safe) and the error is returned. Should
+// taking the protection back fail too, the process stops (fatal). 0 or an errno value.
 [[nodiscard]] int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept;
 
 // Unregisters and unmaps the region, except the part that is sealed (which the kernel
