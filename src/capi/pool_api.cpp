@@ -27,7 +27,8 @@ pmalloc_pool* pmalloc_create_pool(const char* name, unsigned flags) {
 int pmalloc_prealloc(pmalloc_pool* pool, size_t size) { return status(pool_prealloc(from_handle(pool), size)); }
 
 void* pmalloc_alloc(pmalloc_pool* pool, size_t size) {
-  void* p = nullptr;
+  void* p = pool_alloc_fast(from_handle(pool), size);
+  if (p != nullptr) return p;
   const int e = pool_alloc(from_handle(pool), size, kGranule, &p);
   return pointer(e, p);
 }

@@ -274,6 +274,15 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
   return 0;
 }
 
+void* pool_alloc_fast(Pool* pool, std::size_t size) noexcept {
+  // size - 1 wraps for 0: every invalid size goes to pool_alloc() and its error.
+  if (size - 1 >= kMaxAllocation || !recently_validated(pool)) return nullptr;
+  PoolGuard guard(pool);
+  std::byte* p = bump(pool, (size + kGranule - 1) / kGranule, 1, size);
+  if (p != nullptr) debug_check(pool);
+  return p;
+}
+
 int pool_prealloc(Pool* pool, std::size_t size) noexcept {
   if (int e = pool_validate(pool)) return e;
   if (size == 0) return fail(EINVAL, "pmalloc_prealloc: size must not be 0");
