@@ -42,8 +42,8 @@ class PoolReuse : public ::testing::TestWithParam<bool> {};  // true: free in re
 TEST_P(PoolReuse, ReloadAfterRollbackAddsNoRegion) {
   pmalloc_pool* pool = pmalloc_create_pool("reuse", PMALLOC_RO);
   ASSERT_NE(pool, nullptr);
-  // Regions grow geometrically (1, 2, 4 MiB of data...). Fill the third region most of
-  // the way, so that the reload no longer fits into the last region alone.
+  // Regions grow geometrically (1, 4, 16 MiB of data...). Fill part of the third region,
+  // so that the reload spans all three again.
   std::vector<void*> first = fill(pool, 3, 3500);
   const pmalloc_stats loaded = stats_of(pool);
   ASSERT_EQ(loaded.regions, 3u);
@@ -68,6 +68,23 @@ TEST_P(PoolReuse, ReloadAfterRollbackAddsNoRegion) {
   EXPECT_EQ(reloaded.bytes_reserved, loaded.bytes_reserved);
   EXPECT_EQ(reloaded.allocations_live, first.size());
   EXPECT_EQ(pmalloc_protect_pool(pool), 0);
+  pmalloc_destroy_pool(pool);
+}
+
+// A full rollback sends allocation back to the first region: the reload gets the very
+// same addresses in the same order (pages already resident), and commits nothing new.
+TEST(PoolRollback, ReloadReusesTheSameAddressesInOrder) {
+  pmalloc_pool* pool = pmalloc_create_pool("same", PMALLOC_RO);
+  ASSERT_NE(pool, nullptr);
+  std::vector<void*> first = fill(pool, 3, 100);
+  const pmalloc_stats loaded = stats_of(pool);
+  for (std::size_t i = first.size(); i-- > 0;) ASSERT_EQ(pfree(pool, first[i]), 0);
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    ASSERT_EQ(pmalloc(pool, kObject), first[i]) << "allocation " << i << " of " << first.size();
+  }
+  const pmalloc_stats reloaded = stats_of(pool);
+  EXPECT_EQ(reloaded.bytes_committed, loaded.bytes_committed);
+  EXPECT_EQ(reloaded.regions, loaded.regions);
   pmalloc_destroy_pool(pool);
 }
 

@@ -95,7 +95,9 @@ struct Pool {
   unsigned user_flags;           // flags as given at creation (before pmalloc_make_pool_ro)
   char name[kNameMax + 1];
   Region* first;                 // the region that holds this descriptor
-  Region* last;                  // allocation happens here first
+  Region* last;                  // the end of the region list
+  Region* current;               // allocation happens here first: the region the last
+                                 // allocation went to, or an earlier one a rollback emptied
   std::size_t regions;
   std::size_t next_region_bytes; // data capacity of the next region (grows geometrically)
   std::size_t protect_calls;     // pmalloc_protect_pool() calls that succeeded

@@ -99,6 +99,7 @@ int add_region(Pool* pool, std::size_t need, Region** out) noexcept {
   }
   prev->next = r;
   d->last = r;
+  d->current = r;
   d->regions += 1;
   if (standard && bytes < kMaxRegionBytes) d->next_region_bytes = std::min(bytes * kRegionGrowth, kMaxRegionBytes);
   if (int e = tx.commit()) {
@@ -154,7 +155,7 @@ int validate_and_remember(const Pool* pool) noexcept {
 // for reuse, no alignment beyond a granule and no auto-protection. The result is what
 // place() would choose. Returns nullptr (nothing changed) when the general path must run.
 std::byte* bump(Pool* pool, std::size_t n, std::size_t align_g, std::size_t size) noexcept {
-  Region* r = pool->last;
+  Region* r = pool->current;
   if (r->meta_protected || r->free_below_cursor != 0 || align_g != 1 || (pool->flags & PMALLOC_AUTO) != 0) {
     return nullptr;
   }
@@ -169,6 +170,14 @@ std::byte* bump(Pool* pool, std::size_t n, std::size_t align_g, std::size_t size
   r->live_bytes += size;
   r->live_allocations += 1;
   return r->data + g * kGranule;
+}
+
+// Whether region a comes before region b in the pool's list.
+bool precedes(const Region* a, const Region* b) noexcept {
+  for (const Region* r = a->next; r != nullptr; r = r->next) {
+    if (r == b) return true;
+  }
+  return false;
 }
 
 Region* region_of(const Pool* pool, const void* p) noexcept {
@@ -217,6 +226,7 @@ int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
   std::memcpy(pool->name, name, len + 1);
   pool->first = r;
   pool->last = r;
+  pool->current = r;
   pool->regions = 1;
   pool->next_region_bytes = kFirstRegionBytes * kRegionGrowth;
   *out = pool;
@@ -251,13 +261,13 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
   }
   MetaTxn tx;
   int error = 0;
-  Region* r = pool->last;
+  Region* r = pool->current;
   std::size_t g = place(r, n, align_g, size, tx, &error);
-  // The last region is full: try the others, both memory freed below their cursor and the
-  // room above it (a rollback moves the cursor back, emptying earlier regions too).
+  // The current region is full: try the others, both memory freed below their cursor and
+  // the room above it (a rollback moves the cursor back, emptying earlier regions too).
   for (Region* o = pool->first; g == kNone && error == 0 && o != nullptr; o = o->next) {
     const std::size_t open_from = std::max(o->cursor, o->protected_bytes / kGranule);
-    if (o != pool->last && (o->free_below_cursor >= n || o->capacity - open_from >= n)) {
+    if (o != pool->current && (o->free_below_cursor >= n || o->capacity - open_from >= n)) {
       r = o;
       g = place(o, n, align_g, size, tx, &error);
     }
@@ -267,6 +277,11 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
     if (g == kNone && error == 0) error = fail(ENOMEM, "pmalloc: cannot place %zu bytes", size);
   }
   if (error != 0) return error;
+  if (r != pool->current) {  // allocation continues where this one went
+    Pool* d = tx.edit(pool, pool->first->meta_protected);
+    if (d == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+    d->current = r;
+  }
   if (int e = tx.commit()) return e;
   if ((pool->flags & PMALLOC_AUTO) != 0) auto_protect(pool, r, g);
   debug_check(pool);
@@ -288,7 +303,7 @@ int pool_prealloc(Pool* pool, std::size_t size) noexcept {
   if (size == 0) return fail(EINVAL, "pmalloc_prealloc: size must not be 0");
   if (size > kMaxAllocation) return fail(ENOMEM, "pmalloc_prealloc: %zu bytes is more than a pool can hold", size);
   PoolGuard guard(pool);
-  Region* r = pool->last;
+  Region* r = pool->current;
   const std::size_t from = std::max(r->cursor * kGranule, r->protected_bytes);
   if (size > r->capacity_bytes() - from) {
     if (int e = add_region(pool, size, &r)) return e;
@@ -338,7 +353,8 @@ int pool_free(Pool* pool, const void* p) noexcept {
   // boundary (from `open`) is reusable.
   const std::size_t pg = r->protected_bytes / kGranule;
   const std::size_t open = std::max(g, pg);
-  std::size_t cursor = r->cursor;
+  const std::size_t cursor_before = r->cursor;
+  std::size_t cursor = cursor_before;
   std::size_t free_below = r->free_below_cursor;
   if (end > open) {
     if (end == cursor) {
@@ -368,6 +384,13 @@ int pool_free(Pool* pool, const void* p) noexcept {
   h->free_below_cursor = free_below;
   h->live_bytes -= size;
   h->live_allocations -= 1;
+  // A rollback that reaches into an earlier region sends allocation back there, so that
+  // the same (resident) pages are used again, in the same order.
+  if (cursor < cursor_before && r != pool->current && precedes(r, pool->current)) {
+    Pool* d = tx.edit(pool, pool->first->meta_protected);
+    if (d == nullptr) return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
+    d->current = r;
+  }
   if (int e = tx.commit()) return e;
   debug_check(pool);
   return 0;

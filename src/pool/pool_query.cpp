@@ -148,7 +148,9 @@ bool pool_check(const Pool* pool) noexcept {
       carry = used >> (bitmap::kBits - 1);
     }
   }
-  return regions == pool->regions && last == pool->last;
+  bool current_listed = false;
+  for (const Region* r = pool->first; r != nullptr; r = r->next) current_listed = current_listed || r == pool->current;
+  return regions == pool->regions && last == pool->last && current_listed;
 }
 
 }  // namespace pmalloc::internal
