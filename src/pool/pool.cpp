@@ -17,6 +17,7 @@
 #include "pool/lifecycle.hpp"
 #include "pool/lock.hpp"
 #include "pool/region.hpp"
+#include "registry/generation.hpp"
 #include "registry/registry.hpp"
 
 namespace pmalloc::internal {
@@ -135,7 +136,9 @@ struct Validated {
   const Pool* pool = nullptr;
   std::uint64_t generation = 1;  // odd: matches no settled registry
 };
-thread_local Validated t_validated;
+// initial-exec: a direct %fs-relative access, not a __tls_get_addr call, also when the
+// library is a shared object (loaded at start-up; it needs 16 bytes of static TLS).
+[[gnu::tls_model("initial-exec")]] thread_local Validated t_validated;
 
 bool recently_validated(const Pool* pool) noexcept {
   return pool != nullptr && t_validated.pool == pool && t_validated.generation == registry::generation() &&
@@ -150,6 +153,12 @@ int validate_and_remember(const Pool* pool) noexcept {
   return 0;
 }
 
+// bitmap::set_range out of line: keeps the fast path below free of the registers a
+// multi-word loop needs.
+[[gnu::noinline]] void set_run(bitmap::Word* w, std::size_t begin, std::size_t end) noexcept {
+  bitmap::set_range(w, begin, end);
+}
+
 // The common allocation, done in place: the newest region has committed room right above
 // its cursor, its metadata has never been protected, nothing freed below the cursor waits
 // for reuse, no alignment beyond a granule and no auto-protection. The result is what
@@ -161,8 +170,13 @@ std::byte* bump(Pool* pool, std::size_t n, std::size_t align_g, std::size_t size
   }
   const std::size_t g = r->cursor;
   if (n > r->committed / kGranule - g) return nullptr;  // cursor * kGranule <= committed
-  bitmap::set_range(r->used, g, g + n);
-  r->start[g / bitmap::kBits] |= bitmap::Word{1} << (g % bitmap::kBits);
+  const std::size_t bit = g % bitmap::kBits;
+  if (bit + n <= bitmap::kBits) {  // within one word: the usual case for small objects
+    r->used[g / bitmap::kBits] |= bitmap::mask(bit, bit + n);
+  } else {
+    set_run(r->used, g, g + n);
+  }
+  r->start[g / bitmap::kBits] |= bitmap::Word{1} << bit;
   std::uint8_t& tail = r->tails[g / 2];
   const unsigned shift = (g & 1) * 4;
   tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | ((size % kGranule) << shift));

@@ -292,11 +292,6 @@ bool first_intersecting(std::uintptr_t first, std::uintptr_t last, Entry* out) n
   });
 }
 
-std::uint64_t generation() noexcept {
-  const Arena* a = arena();
-  return a == nullptr ? 1 : __atomic_load_n(&a->header.seq, __ATOMIC_ACQUIRE);
-}
-
 std::size_t size() noexcept {
   const Arena* a = arena();
   return a == nullptr ? 0 : ld(a->header.counts.count);

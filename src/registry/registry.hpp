@@ -65,10 +65,7 @@ bool lookup(const void* p, Entry* out) noexcept;
 bool first_intersecting(std::uintptr_t first, std::uintptr_t last, Entry* out) noexcept;
 // Number of registered reservations (of every kind).
 std::size_t size() noexcept;
-// The registry's generation: it changes whenever a registration is added or removed, and
-// is odd while a change is under way. An answer derived from the table while the
-// generation was g (even) still holds as long as generation() == g.
-std::uint64_t generation() noexcept;
+// The registry's generation (inline, for the allocation fast path): registry/generation.hpp.
 
 // Calls fn(region, context) for every registered pool region, in address order, with the
 // update lock held: no region can be registered or released meanwhile, so fn may read
