@@ -159,7 +159,7 @@ int validate_and_remember(const Pool* pool) noexcept {
   bitmap::set_range(w, begin, end);
 }
 
-// The common allocation, done in place: the newest region has committed room right above
+// The common allocation, done in place: the current region has committed room right above
 // its cursor, its metadata has never been protected, nothing freed below the cursor waits
 // for reuse, no alignment beyond a granule and no auto-protection. The result is what
 // place() would choose. Returns nullptr (nothing changed) when the general path must run.

@@ -160,6 +160,17 @@ Region protected_header(const Region& r, std::size_t upto) noexcept {
   return h;
 }
 
+// Writes into *dst the header fields a protection changes (those of protected_header()),
+// and no other: the fields fixed at registration (pool, meta, data, ...) are read without
+// the pool lock by the live-pool walk (pool/lifecycle.cpp), so they are never rewritten.
+void store_protection(Region* dst, const Region& src) noexcept {
+  dst->protected_bytes = src.protected_bytes;
+  dst->pkey_bytes = src.pkey_bytes;
+  dst->meta_protected = src.meta_protected;
+  dst->cursor = src.cursor;
+  dst->free_below_cursor = src.free_below_cursor;
+}
+
 // mseal()s what is protected of r (meta and data [0, protected_bytes)) and records it.
 // Where no writer can change sealed pages (wr::writes_sealed_pages()), the metadata must
 // stay updatable: it stays protected but unsealed, and only the data is sealed. A header
@@ -196,10 +207,10 @@ int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept {
   if (!before.meta_protected) {
     // First protection: the header is still writable, so it is written in place *before*
     // the pages become read-only (no writer call), and put back if the OS refuses.
-    *r = after;
+    store_protection(r, after);
     if (int e = protect_pages(before, upto)) {
       unprotect_pages(before, upto, e);
-      *r = before;
+      store_protection(r, before);
       return e;
     }
   } else {
@@ -211,7 +222,7 @@ int region_protect_commit(Region* r, std::size_t upto, bool seal) noexcept {
     Region* h = tx.edit(r, true);
     int e = h == nullptr ? fail(ENOMEM, "pmalloc: out of memory staging a metadata update") : 0;
     if (e == 0) {
-      *h = after;
+      store_protection(h, after);
       e = tx.commit();
     }
     if (e != 0) {
