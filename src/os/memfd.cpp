@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "os/fault.hpp"
+#include "os/syscall_util.hpp"
 #include "os/os.hpp"
 
 #ifndef MFD_CLOEXEC
@@ -31,9 +32,10 @@
 #endif
 
 namespace pmalloc::os {
-namespace {
 
-int errno_or(int fallback) noexcept { return errno != 0 ? errno : fallback; }
+using detail::errno_or;
+
+namespace {
 
 bool aligned_range(const void* addr, std::size_t size) noexcept {
   return addr != nullptr && size != 0 && is_page_aligned(addr) && (size & (page_size() - 1)) == 0;

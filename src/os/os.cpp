@@ -14,29 +14,22 @@
 #include <cstring>
 
 #include "os/fault.hpp"
+#include "os/syscall_util.hpp"
 
 #ifndef SYS_mseal
 #define SYS_mseal 462  // x86-64 and most other architectures since Linux 6.10
 #endif
 
 namespace pmalloc::os {
-namespace {
 
-int prot_bits(Access a) noexcept {
-  switch (a) {
-    case Access::none: return PROT_NONE;
-    case Access::read: return PROT_READ;
-    case Access::read_write: return PROT_READ | PROT_WRITE;
-    case Access::read_exec: return PROT_READ | PROT_EXEC;
-  }
-  return PROT_NONE;
-}
+using detail::errno_or;
+using detail::prot_bits;
+
+namespace {
 
 bool valid_range(const void* addr, std::size_t size) noexcept {
   return addr != nullptr && size != 0 && is_page_aligned(addr) && (size & (page_size() - 1)) == 0;
 }
-
-int errno_or(int fallback) noexcept { return errno != 0 ? errno : fallback; }
 
 }  // namespace
 

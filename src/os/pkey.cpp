@@ -20,6 +20,7 @@
 #endif
 
 #include "os/fault.hpp"
+#include "os/syscall_util.hpp"
 #include "os/os.hpp"
 
 #ifndef SYS_pkey_mprotect
@@ -33,21 +34,9 @@
 #endif
 
 namespace pmalloc::os {
-namespace {
 
-int errno_or(int fallback) noexcept { return errno != 0 ? errno : fallback; }
-
-int prot_bits(Access a) noexcept {
-  switch (a) {
-    case Access::none: return PROT_NONE;
-    case Access::read: return PROT_READ;
-    case Access::read_write: return PROT_READ | PROT_WRITE;
-    case Access::read_exec: return PROT_READ | PROT_EXEC;
-  }
-  return PROT_NONE;
-}
-
-}  // namespace
+using detail::errno_or;
+using detail::prot_bits;
 
 bool cpu_has_pkeys() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
