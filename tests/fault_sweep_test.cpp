@@ -23,8 +23,12 @@
 #include "registry/registry.hpp"
 #include "hardening_support.hpp"
 #include "support/probe.hpp"
+#include "support/small_regions.hpp"
 
 namespace {
+
+// Pools of this file start with a 1 MiB region, so that the scenario grows new regions.
+const test_support::SmallFirstRegion small_regions;
 
 namespace fault = pmalloc::os::fault;
 using pmalloc::internal::from_handle;

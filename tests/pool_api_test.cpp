@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "support/small_regions.hpp"
+
 namespace {
 
 class PoolTest : public ::testing::Test {
@@ -237,17 +239,28 @@ TEST_F(PoolTest, PreallocCommitsWithoutAllocating) {
   EXPECT_EQ(stats().bytes_committed, st.bytes_committed);
 }
 
+// Larger than the first region's 64 MiB: a region of its own (address space; only the
+// two pages written become resident).
 TEST_F(PoolTest, LargeAllocationsGetTheirOwnRegion) {
-  auto* big = static_cast<unsigned char*>(pmalloc(pool, 8u << 20));
+  constexpr std::size_t kBig = std::size_t{100} << 20;
+  auto* big = static_cast<unsigned char*>(pmalloc(pool, kBig));
   ASSERT_NE(big, nullptr);
   big[0] = 1;
-  big[(8u << 20) - 1] = 2;
+  big[kBig - 1] = 2;
   EXPECT_GE(stats().regions, 2u);
   EXPECT_EQ(pfree(pool, big), 0);
   EXPECT_EQ(stats().bytes_live, 0u);
 }
 
-TEST_F(PoolTest, ManyRegionsKeepWorking) {
+TEST(PoolRegions, ManyRegionsKeepWorking) {
+  const test_support::SmallFirstRegion small;  // 1 MiB, 4 MiB ...: 4 MB of data spans two
+  pmalloc_pool* pool = pmalloc_create_pool("regions", PMALLOC_RO);
+  ASSERT_NE(pool, nullptr);
+  auto stats = [pool] {
+    pmalloc_stats s{};
+    EXPECT_EQ(pmalloc_pool_stats(pool, &s), 0);
+    return s;
+  };
   std::vector<unsigned char*> ptrs;
   for (int i = 0; i < 20000; ++i) {
     auto* p = static_cast<unsigned char*>(pmalloc(pool, 200));
@@ -258,6 +271,7 @@ TEST_F(PoolTest, ManyRegionsKeepWorking) {
   EXPECT_GE(stats().regions, 2u);
   for (int i = 0; i < 20000; ++i) ASSERT_EQ(ptrs[i][199], i & 0xFF);
   EXPECT_EQ(stats().bytes_live, 20000u * 200u);
+  pmalloc_destroy_pool(pool);
 }
 
 TEST(PoolLifecycle, UseAfterDestroyIsRefused) {

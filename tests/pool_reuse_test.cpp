@@ -12,7 +12,12 @@
 
 #include <vector>
 
+#include "support/small_regions.hpp"
+
 namespace {
+
+// Every pool of this file starts with a 1 MiB region, so that three regions take 21 MiB.
+const test_support::SmallFirstRegion small_regions;
 
 pmalloc_stats stats_of(pmalloc_pool* pool) {
   pmalloc_stats s{};

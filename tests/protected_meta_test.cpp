@@ -19,8 +19,12 @@
 #include "wr/writer.hpp"
 #include "hardening_support.hpp"
 #include "support/probe.hpp"
+#include "support/small_regions.hpp"
 
 namespace {
+
+// Pools of this file start with a 1 MiB region, so that a second region takes 1 MiB.
+const test_support::SmallFirstRegion small_regions;
 
 using pmalloc::internal::Pool;
 using pmalloc::internal::Region;

@@ -118,14 +118,13 @@ void section_protect(Context& ctx) {
     if (pm > 1.2 * floor) worst = std::max(worst, std::make_pair(pm / floor, bytes));
   }
   ctx.md << t.markdown()
-         << "`pmalloc_protect_pool` makes one `mprotect` call per region (regions double in size: 1, 2, 4 … MiB) "
-            "and updates each region header, then the pool descriptor, through the write-rare writer, which is a "
-            "`pwrite` to `/proc/self/mem` here: a 40 MiB pool is 6 `mprotect` + 7 `pwrite64` calls (strace). For "
-            "small pools these fixed system calls dominate; for large ones the page-table work, which is the same "
-            "as for one `mprotect`, does.\n\n";
+         << "`pmalloc_protect_pool` makes one `mprotect` call per region (the first region has room for 64 MiB, "
+            "the next ones for 256 MiB each), and a first protect updates the region headers in place before the "
+            "call: every pool in this table up to 64 MiB is one `mprotect` and no other system call (strace). "
+            "The rest is the page-table work, the same as for one `mprotect`, plus the pool's metadata pages.\n\n";
   if (worst.first > 0) {
     ctx.loss.push_back("Protecting a small pool costs up to " + ratio(worst.first, 1.0) + " of one mprotect over the same bytes (" +
-                       human_bytes(double(worst.second)) + "): one mprotect per region plus the header updates through the writer.");
+                       human_bytes(double(worst.second)) + "): one mprotect per region.");
   }
   Plot p;
   p.file = "protect-cost.png";

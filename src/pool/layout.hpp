@@ -36,11 +36,17 @@ namespace pmalloc::internal {
 
 inline constexpr std::size_t kGranule = 16;           // also the default alignment
 inline constexpr std::size_t kNameMax = 63;            // bytes of a pool name, without NUL
-inline constexpr std::size_t kFirstRegionBytes = 1u << 20;
+// The data capacity of a pool's first region. It is address space only (PROT_NONE until
+// committed, kCommitStep at a time; its metadata is 3/64 of it, resident only where
+// touched), so it is generous: every pool of up to 64 MiB is one region, and protecting
+// it is one mprotect call. That call count is what protection costs beyond the page-table
+// work: on a paravirtualised MMU each call that changes page tables pays a TLB-flush /
+// shadow-sync cost of ~150 us, so a 40 MiB pool in four regions took 1.3x the time of one
+// mprotect over 40 MiB, and in one region 1.05x (docs/bench/allocation-profile.md).
+inline constexpr std::size_t kFirstRegionBytes = 64u << 20;
 inline constexpr std::size_t kMaxRegionBytes = 256u << 20;
 // Each new region has this many times the data capacity of the one before (up to the
-// maximum): a pool of N bytes is about log4(N / 1 MiB) + 1 regions, so protecting it
-// takes that many mprotect calls (40 MiB: 4).
+// maximum): 64 MiB, 256 MiB, 256 MiB ...; protecting a pool takes one mprotect per region.
 inline constexpr std::size_t kRegionGrowth = 4;
 inline constexpr std::size_t kCommitStep = 64u << 10;  // data is committed in steps of this
 inline constexpr std::size_t kMaxAllocation = std::size_t{1} << 40;

@@ -6,6 +6,7 @@
 // metadata is protected).
 #include "pool/pool.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -28,6 +29,7 @@ constexpr std::size_t kNone = ~std::size_t{0};
 std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1) & ~(a - 1); }
 
 std::atomic<bool> g_debug_checks{true};
+std::atomic<std::size_t> g_first_region_bytes{kFirstRegionBytes};
 
 void debug_check(const Pool* pool) noexcept {
   if constexpr (kDebugChecks) {
@@ -44,16 +46,20 @@ int record_allocation(Region* r, std::size_t g, std::size_t n, std::size_t size,
   const std::size_t w1 = (g + n - 1) / bitmap::kBits;
   auto* used = tx.edit(r->used + w0, ro, w1 - w0 + 1);
   auto* start = tx.edit(r->start + w0, ro);
-  auto* tail = tx.edit(r->tails + g / 2, ro);
+  // The size nibble only where it changes (see bump()): tail pages stay unpopulated for
+  // sizes that are granule multiples.
+  const unsigned shift = (g & 1) * 4;
+  const unsigned want = static_cast<unsigned>(size % kGranule);
+  const bool tail_changes = ((r->tails[g / 2] >> shift) & 0xFu) != want;
+  auto* tail = tail_changes ? tx.edit(r->tails + g / 2, ro) : nullptr;
   Region* h = tx.edit(r, ro);
-  if (used == nullptr || start == nullptr || tail == nullptr || h == nullptr) {
+  if (used == nullptr || start == nullptr || (tail_changes && tail == nullptr) || h == nullptr) {
     return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
   }
   const std::size_t base = w0 * bitmap::kBits;
   bitmap::set_range(used, g - base, g + n - base);
   bitmap::set_range(start, g - base, g - base + 1);
-  const unsigned shift = (g & 1) * 4;
-  *tail = static_cast<std::uint8_t>((*tail & ~(0xFu << shift)) | ((size % kGranule) << shift));
+  if (tail_changes) *tail = static_cast<std::uint8_t>((*tail & ~(0xFu << shift)) | (want << shift));
   h->cursor = new_cursor;
   h->free_below_cursor = new_free;
   h->committed = new_committed;
@@ -177,9 +183,12 @@ std::byte* bump(Pool* pool, std::size_t n, std::size_t align_g, std::size_t size
     set_run(r->used, g, g + n);
   }
   r->start[g / bitmap::kBits] |= bitmap::Word{1} << bit;
+  // Written only when it changes: for sizes that are multiples of a granule the nibble is
+  // already 0 in fresh memory, so the tail pages stay the shared zero page (not resident).
   std::uint8_t& tail = r->tails[g / 2];
   const unsigned shift = (g & 1) * 4;
-  tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | ((size % kGranule) << shift));
+  const unsigned want = static_cast<unsigned>(size % kGranule);
+  if (((tail >> shift) & 0xFu) != want) tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | (want << shift));
   r->cursor = g + n;
   r->live_bytes += size;
   r->live_allocations += 1;
@@ -204,6 +213,11 @@ Region* region_of(const Pool* pool, const void* p) noexcept {
 }  // namespace
 
 void set_debug_checks(bool on) noexcept { g_debug_checks.store(on, std::memory_order_relaxed); }
+
+void set_first_region_bytes(std::size_t bytes) noexcept {
+  g_first_region_bytes.store(bytes == 0 ? kFirstRegionBytes : std::min(bytes, kMaxRegionBytes),
+                             std::memory_order_relaxed);
+}
 
 int pool_validate(const Pool* pool) noexcept {
   if (pool == nullptr) return fail(EINVAL, "pmalloc: the pool is NULL");
@@ -232,7 +246,8 @@ int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
   std::unique_lock life(lifecycle_lock());
   Region* r = nullptr;
   Pool* pool = nullptr;
-  if (int e = region_create(nullptr, kFirstRegionBytes, flags, &r, &pool)) return e;
+  const std::size_t first_bytes = g_first_region_bytes.load(std::memory_order_relaxed);
+  if (int e = region_create(nullptr, first_bytes, flags, &r, &pool)) return e;
   pool->magic = kPoolMagic;
   pool->self = pool;
   pool->flags = flags;
@@ -242,7 +257,7 @@ int pool_create(const char* name, unsigned flags, Pool** out) noexcept {
   pool->last = r;
   pool->current = r;
   pool->regions = 1;
-  pool->next_region_bytes = kFirstRegionBytes * kRegionGrowth;
+  pool->next_region_bytes = std::min(first_bytes * kRegionGrowth, kMaxRegionBytes);
   *out = pool;
   debug_check(pool);
   note_created(pool);

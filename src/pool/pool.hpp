@@ -70,5 +70,9 @@ inline constexpr bool kDebugChecks = false;
 // of scale (a million allocations), where a check that costs O(pool) per operation would
 // make them quadratic; they run pool_check themselves at the end. No-op in other builds.
 void set_debug_checks(bool on) noexcept;
+// The data capacity of the first region of pools created from now on (rounded up to a
+// page; kFirstRegionBytes by default). For tests of multi-region behaviour, which would
+// otherwise have to fill 64 MiB before a pool grows; 0 restores the default.
+void set_first_region_bytes(std::size_t bytes) noexcept;
 
 }  // namespace pmalloc::internal
