@@ -13,6 +13,8 @@
  */
 #pragma once
 
+#include "pmalloc/cxx20.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <limits>

@@ -35,6 +35,8 @@
  */
 #pragma once
 
+#include "pmalloc/cxx20.hpp"
+
 #include <cerrno>
 #include <concepts>
 #include <cstddef>

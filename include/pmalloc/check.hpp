@@ -21,6 +21,8 @@
  */
 #pragma once
 
+#include "pmalloc/cxx20.hpp"
+
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>

@@ -21,6 +21,8 @@
  */
 #pragma once
 
+#include "pmalloc/cxx20.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>

@@ -19,6 +19,8 @@
  */
 #pragma once
 
+#include "pmalloc/cxx20.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <memory_resource>

@@ -23,6 +23,8 @@
  */
 #pragma once
 
+#include "pmalloc/cxx20.hpp"
+
 #include <cerrno>
 #include <compare>
 #include <cstddef>

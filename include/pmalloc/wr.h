@@ -194,6 +194,15 @@ const char *pmalloc_wr_backend(void);
 
 namespace pmalloc {
 
+namespace detail {
+/* std::type_identity_t of C++20, so that these templates also compile as C++11: keeps the
+ * value parameter out of template argument deduction (T comes from the target alone). */
+template <class T>
+struct wr_identity {
+  typedef T type;
+};
+}  // namespace detail
+
 /**
  * @brief C++: `target = value` through wr_memcpy(); the form of the C macro wr_assign.
  *
@@ -205,9 +214,9 @@ namespace pmalloc {
  * @return true on success; false with errno set and @p target unchanged (see wr_memcpy()).
  */
 template <class T>
-inline bool wr_assign(T &target, const std::type_identity_t<T> &value) noexcept {
-  static_assert(std::is_trivially_copyable_v<T>, "wr_assign: the type must be trivially copyable");
-  static_assert(!std::is_const_v<T>, "wr_assign: the target must not be const");
+inline bool wr_assign(T &target, const typename detail::wr_identity<T>::type &value) noexcept {
+  static_assert(std::is_trivially_copyable<T>::value, "wr_assign: the type must be trivially copyable");
+  static_assert(!std::is_const<T>::value, "wr_assign: the target must not be const");
   return ::wr_memcpy(std::addressof(target), std::addressof(value), sizeof(T));
 }
 
@@ -219,7 +228,7 @@ inline bool wr_assign(T &target, const std::type_identity_t<T> &value) noexcept 
  * @return true on success; false with errno set and @p slot unchanged.
  */
 template <class T>
-inline bool wr_rcu_assign_pointer(T *&slot, std::type_identity_t<T *> value) noexcept {
+inline bool wr_rcu_assign_pointer(T *&slot, typename detail::wr_identity<T *>::type value) noexcept {
   return ::wr_publish_pointer(static_cast<void *>(std::addressof(slot)), static_cast<const void *>(value));
 }
 

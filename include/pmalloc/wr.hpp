@@ -17,6 +17,8 @@
  */
 #pragma once
 
+#include "pmalloc/cxx20.hpp"
+
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
