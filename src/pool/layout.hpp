@@ -20,7 +20,9 @@
 //   cursor * kGranule <= committed; every granule >= cursor is free;
 //   protected_bytes <= cursor * kGranule  (new allocations never land in protected pages);
 //   free_below_cursor == free granules in [protected_bytes / kGranule, cursor);
-//   live_allocations == start bits set; live granules == used bits set.
+//   live_allocations == start bits set; live granules == used bits set;
+//   a granule's tail nibble is 0 unless its start bit is set (so an allocation of a
+//   granule-multiple size writes no nibble, and tail pages stay untouched).
 // Metadata is edited in place while `meta_protected` is false and through the writer
 // (see meta_txn.hpp) once it is true.
 #pragma once

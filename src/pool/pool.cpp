@@ -46,11 +46,10 @@ int record_allocation(Region* r, std::size_t g, std::size_t n, std::size_t size,
   const std::size_t w1 = (g + n - 1) / bitmap::kBits;
   auto* used = tx.edit(r->used + w0, ro, w1 - w0 + 1);
   auto* start = tx.edit(r->start + w0, ro);
-  // The size nibble only where it changes (see bump()): tail pages stay unpopulated for
-  // sizes that are granule multiples.
+  // The size nibble only where it is not 0, which a free granule's already is (see bump()).
   const unsigned shift = (g & 1) * 4;
   const unsigned want = static_cast<unsigned>(size % kGranule);
-  const bool tail_changes = ((r->tails[g / 2] >> shift) & 0xFu) != want;
+  const bool tail_changes = want != 0;
   auto* tail = tail_changes ? tx.edit(r->tails + g / 2, ro) : nullptr;
   Region* h = tx.edit(r, ro);
   if (used == nullptr || start == nullptr || (tail_changes && tail == nullptr) || h == nullptr) {
@@ -183,12 +182,13 @@ std::byte* bump(Pool* pool, std::size_t n, std::size_t align_g, std::size_t size
     set_run(r->used, g, g + n);
   }
   r->start[g / bitmap::kBits] |= bitmap::Word{1} << bit;
-  // Written only when it changes: for sizes that are multiples of a granule the nibble is
-  // already 0 in fresh memory, so the tail pages stay the shared zero page (not resident).
-  std::uint8_t& tail = r->tails[g / 2];
-  const unsigned shift = (g & 1) * 4;
-  const unsigned want = static_cast<unsigned>(size % kGranule);
-  if (((tail >> shift) & 0xFu) != want) tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | (want << shift));
+  // The nibble of a free granule is 0 (layout.hpp), so for sizes that are granule
+  // multiples nothing is written, nor read: the tail pages stay untouched, not resident.
+  if (const unsigned want = static_cast<unsigned>(size % kGranule); want != 0) {
+    std::uint8_t& tail = r->tails[g / 2];
+    const unsigned shift = (g & 1) * 4;
+    tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | (want << shift));
+  }
   r->cursor = g + n;
   r->live_bytes += size;
   r->live_allocations += 1;
@@ -402,13 +402,15 @@ int pool_free(Pool* pool, const void* p) noexcept {
   const std::size_t w1 = (end - 1) / bitmap::kBits;
   auto* used = tx.edit(r->used + w0, ro, w1 - w0 + 1);
   auto* start = tx.edit(r->start + w0, ro);
+  auto* tail_byte = tail != 0 ? tx.edit(r->tails + g / 2, ro) : nullptr;  // free granules have nibble 0
   Region* h = tx.edit(r, ro);
-  if (used == nullptr || start == nullptr || h == nullptr) {
+  if (used == nullptr || start == nullptr || (tail != 0 && tail_byte == nullptr) || h == nullptr) {
     return fail(ENOMEM, "pmalloc: out of memory staging a metadata update");
   }
   const std::size_t base = w0 * bitmap::kBits;
   bitmap::clear_range(used, g - base, end - base);
   bitmap::clear_range(start, g - base, g - base + 1);
+  if (tail_byte != nullptr) *tail_byte = static_cast<std::uint8_t>(*tail_byte & ~(0xFu << ((g & 1) * 4)));
   h->cursor = cursor;
   h->free_below_cursor = free_below;
   h->live_bytes -= size;

@@ -150,6 +150,14 @@ bool pool_check(const Pool* pool) noexcept {
       if ((run_begins & ~r->start[w]) != 0) return false;
       carry = used >> (bitmap::kBits - 1);
     }
+    // Nibbles only at start granules; 16 granules (8 bytes of nibbles) at a time.
+    for (std::size_t g = 0; g < limit; g += 16) {
+      std::uint64_t nibbles = 0;
+      std::memcpy(&nibbles, r->tails + g / 2, sizeof nibbles);
+      for (std::size_t i = 0; nibbles != 0; ++i, nibbles >>= 4) {
+        if ((nibbles & 0xFu) != 0 && !bitmap::test(r->start, g + i)) return false;
+      }
+    }
   }
   bool current_listed = false;
   for (const Region* r = pool->first; r != nullptr; r = r->next) current_listed = current_listed || r == pool->current;
