@@ -9,12 +9,24 @@
 #include "core/error.hpp"
 #include "os/os.hpp"
 #include "pmalloc/pmalloc.h"
+#include "pool/alloc_fast.hpp"
 #include "pool/pool.hpp"
 
 using namespace pmalloc::internal;
 
 using pmalloc::internal::capi::pointer;
 using pmalloc::internal::capi::status;
+
+namespace {
+
+// Everything pool_alloc_fast() leaves: locking, committing, reuse, new regions, errors.
+[[gnu::noinline]] void* alloc_general(pmalloc_pool* pool, size_t size) {
+  void* p = nullptr;
+  const int e = pool_alloc(from_handle(pool), size, kGranule, &p);
+  return pointer(e, p);
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -27,10 +39,8 @@ pmalloc_pool* pmalloc_create_pool(const char* name, unsigned flags) {
 int pmalloc_prealloc(pmalloc_pool* pool, size_t size) { return status(pool_prealloc(from_handle(pool), size)); }
 
 void* pmalloc_alloc(pmalloc_pool* pool, size_t size) {
-  void* p = pool_alloc_fast(from_handle(pool), size);
-  if (p != nullptr) return p;
-  const int e = pool_alloc(from_handle(pool), size, kGranule, &p);
-  return pointer(e, p);
+  if (void* p = pool_alloc_fast(from_handle(pool), size)) return p;
+  return alloc_general(pool, size);  // a tail call: the fast path above needs no frame
 }
 
 void* pmalloc_aligned(pmalloc_pool* pool, size_t size, size_t align) {

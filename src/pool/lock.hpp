@@ -39,6 +39,8 @@ class SpinLock {
       }
     }
   }
+  // One attempt, no waiting: the allocation fast path gives up to the general path.
+  bool try_lock() noexcept { return !held_.load(std::memory_order_relaxed) && !held_.exchange(true, std::memory_order_acquire); }
   void unlock() noexcept { held_.store(false, std::memory_order_release); }
 
  private:
@@ -46,7 +48,21 @@ class SpinLock {
 };
 
 // The lock of the pool whose descriptor is at `descriptor`.
-SpinLock& pool_lock(const void* descriptor) noexcept;
+namespace lock_table {
+inline constexpr std::size_t kLocks = 64;
+struct alignas(64) PaddedLock {  // one cache line each: no false sharing between pools
+  SpinLock lock;
+};
+extern PaddedLock g_locks[kLocks];
+}  // namespace lock_table
+
+// Inline: the allocation fast path takes it without a call.
+inline SpinLock& pool_lock(const void* descriptor) noexcept {
+  auto a = reinterpret_cast<std::uintptr_t>(descriptor);
+  a ^= a >> 17;
+  a *= 0x9e3779b97f4a7c15ULL;
+  return lock_table::g_locks[(a >> 58) % lock_table::kLocks].lock;
+}
 
 // Holds the pool's lock for a scope. While the process has only ever had one thread
 // (glibc's __libc_single_threaded, the flag its own malloc uses) there is nobody to

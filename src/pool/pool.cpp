@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "os/os.hpp"
+#include "pool/alloc_fast.hpp"
 #include "pool/lifecycle.hpp"
 #include "pool/lock.hpp"
 #include "pool/region.hpp"
@@ -31,12 +32,6 @@ std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1)
 std::atomic<bool> g_debug_checks{true};
 std::atomic<std::size_t> g_first_region_bytes{kFirstRegionBytes};
 
-void debug_check(const Pool* pool) noexcept {
-  if constexpr (kDebugChecks) {
-    if (!g_debug_checks.load(std::memory_order_relaxed)) return;
-    if (!pool_check(pool)) fatal("pool '%s' failed its invariant check", pool->name);
-  }
-}
 
 // Stages the bitmap/tail/header edits that record an allocation of n granules at g.
 int record_allocation(Region* r, std::size_t g, std::size_t n, std::size_t size, std::size_t new_cursor,
@@ -130,69 +125,12 @@ void auto_protect(Pool* pool, Region* r, std::size_t g) noexcept {
   (void)region_protect_commit(r, upto, (pool->flags & PMALLOC_SEAL) != 0);
 }
 
-// A per-thread memo of the last pool handle that passed pool_validate(), with the
-// registry generation of that moment. While the generation has not moved, no region was
-// registered or released anywhere, so the handle still points into its live first
-// region (destroying the pool would have released it). The memo lives in writable
-// memory, so it is trusted only by code that writes nothing but the pool's own writable
-// metadata, in place, and makes no system call: the in-place paths below. Anything that
-// uses the writer or the OS validates in full.
-struct Validated {
-  const Pool* pool = nullptr;
-  std::uint64_t generation = 1;  // odd: matches no settled registry
-};
-// initial-exec: a direct %fs-relative access, not a __tls_get_addr call, also when the
-// library is a shared object (loaded at start-up; it needs 16 bytes of static TLS).
-[[gnu::tls_model("initial-exec")]] thread_local Validated t_validated;
-
-bool recently_validated(const Pool* pool) noexcept {
-  return pool != nullptr && t_validated.pool == pool && t_validated.generation == registry::generation() &&
-         pool->magic == kPoolMagic && pool->self == pool;
-}
-
 // pool_validate(), remembered for recently_validated() on success.
 int validate_and_remember(const Pool* pool) noexcept {
   const std::uint64_t generation = registry::generation();
   if (int e = pool_validate(pool)) return e;
   if ((generation & 1) == 0) t_validated = Validated{pool, generation};
   return 0;
-}
-
-// bitmap::set_range out of line: keeps the fast path below free of the registers a
-// multi-word loop needs.
-[[gnu::noinline]] void set_run(bitmap::Word* w, std::size_t begin, std::size_t end) noexcept {
-  bitmap::set_range(w, begin, end);
-}
-
-// The common allocation, done in place: the current region has committed room right above
-// its cursor, its metadata has never been protected, nothing freed below the cursor waits
-// for reuse, no alignment beyond a granule and no auto-protection. The result is what
-// place() would choose. Returns nullptr (nothing changed) when the general path must run.
-std::byte* bump(Pool* pool, std::size_t n, std::size_t align_g, std::size_t size) noexcept {
-  Region* r = pool->current;
-  if (r->meta_protected || r->free_below_cursor != 0 || align_g != 1 || (pool->flags & PMALLOC_AUTO) != 0) {
-    return nullptr;
-  }
-  const std::size_t g = r->cursor;
-  if (n > r->committed / kGranule - g) return nullptr;  // cursor * kGranule <= committed
-  const std::size_t bit = g % bitmap::kBits;
-  if (bit + n <= bitmap::kBits) {  // within one word: the usual case for small objects
-    r->used[g / bitmap::kBits] |= bitmap::mask(bit, bit + n);
-  } else {
-    set_run(r->used, g, g + n);
-  }
-  r->start[g / bitmap::kBits] |= bitmap::Word{1} << bit;
-  // The nibble of a free granule is 0 (layout.hpp), so for sizes that are granule
-  // multiples nothing is written, nor read: the tail pages stay untouched, not resident.
-  if (const unsigned want = static_cast<unsigned>(size % kGranule); want != 0) {
-    std::uint8_t& tail = r->tails[g / 2];
-    const unsigned shift = (g & 1) * 4;
-    tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | (want << shift));
-  }
-  r->cursor = g + n;
-  r->live_bytes += size;
-  r->live_allocations += 1;
-  return r->data + g * kGranule;
 }
 
 // Whether region a comes before region b in the pool's list.
@@ -211,6 +149,31 @@ Region* region_of(const Pool* pool, const void* p) noexcept {
 }
 
 }  // namespace
+
+[[gnu::tls_model("initial-exec")]] constinit thread_local Validated t_validated;
+
+void debug_check(const Pool* pool) noexcept {
+  if constexpr (kDebugChecks) {
+    if (!g_debug_checks.load(std::memory_order_relaxed)) return;
+    if (!pool_check(pool)) fatal("pool '%s' failed its invariant check", pool->name);
+  }
+}
+
+// bump() for runs that cross a bitmap word (or fill one): the multi-word loop out of line.
+std::byte* bump_wide(Region* r, std::size_t n, std::size_t size) noexcept {
+  const std::size_t g = r->cursor;
+  bitmap::set_range(r->used, g, g + n);
+  bitmap::set_range(r->start, g, g + 1);
+  if (const unsigned want = static_cast<unsigned>(size % kGranule); want != 0) {
+    std::uint8_t& tail = r->tails[g / 2];
+    const unsigned shift = (g & 1) * 4;
+    tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | (want << shift));
+  }
+  r->cursor = g + n;
+  r->live_bytes += size;
+  r->live_allocations += 1;
+  return r->data + g * kGranule;
+}
 
 void set_debug_checks(bool on) noexcept { g_debug_checks.store(on, std::memory_order_relaxed); }
 
@@ -279,7 +242,7 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
   const std::size_t align_g = align > kGranule ? align / kGranule : 1;
 
   PoolGuard guard(pool);
-  if (std::byte* p = bump(pool, n, align_g, size)) {
+  if (std::byte* p = align_g == 1 ? bump(pool->current, pool->flags, n, size) : nullptr) {
     debug_check(pool);
     *out = p;
     return 0;
@@ -316,15 +279,6 @@ int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noex
   debug_check(pool);
   *out = r->data + g * kGranule;
   return 0;
-}
-
-void* pool_alloc_fast(Pool* pool, std::size_t size) noexcept {
-  // size - 1 wraps for 0: every invalid size goes to pool_alloc() and its error.
-  if (size - 1 >= kMaxAllocation || !recently_validated(pool)) return nullptr;
-  PoolGuard guard(pool);
-  std::byte* p = bump(pool, (size + kGranule - 1) / kGranule, 1, size);
-  if (p != nullptr) debug_check(pool);
-  return p;
 }
 
 int pool_prealloc(Pool* pool, std::size_t size) noexcept {

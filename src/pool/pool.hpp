@@ -22,10 +22,8 @@ inline pmalloc_pool* to_handle(Pool* p) noexcept { return reinterpret_cast<pmall
 // a stale or foreign pointer is never dereferenced unless it lies in pmalloc metadata).
 [[nodiscard]] int pool_validate(const Pool* pool) noexcept;
 [[nodiscard]] int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noexcept;
-// The allocation fast path alone (granule alignment): the memory, or nullptr when
-// pool_alloc() must run (which then also reports any error). Small on purpose, so that
-// the common call costs a few dozen instructions.
-void* pool_alloc_fast(Pool* pool, std::size_t size) noexcept;
+// The allocation fast path alone (granule alignment) is pool_alloc_fast() in
+// pool/alloc_fast.hpp, inline for pmalloc().
 [[nodiscard]] int pool_prealloc(Pool* pool, std::size_t size) noexcept;
 [[nodiscard]] int pool_free(Pool* pool, const void* p) noexcept;
 [[nodiscard]] int pool_protect(Pool* pool) noexcept;
