@@ -10,6 +10,9 @@
 #include <gtest/gtest.h>
 #include <pmalloc/pmalloc.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <iterator>
 #include <vector>
 
 #include "support/small_regions.hpp"
@@ -91,6 +94,55 @@ TEST(PoolRollback, ReloadReusesTheSameAddressesInOrder) {
   EXPECT_EQ(reloaded.bytes_committed, loaded.bytes_committed);
   EXPECT_EQ(reloaded.regions, loaded.regions);
   pmalloc_destroy_pool(pool);
+}
+
+// Sizes whose granule runs end inside a bitmap word, exactly at its end, or cross into
+// the next one (16 granules of 16 bytes per 256 bytes; 64 granules per word), freed in
+// every order pfree's in-place path and its general path divide between them. Each
+// order must leave the accounting exact and give the same memory back: after a reverse
+// rollback the same addresses, after any other order the same number of allocations
+// without growing. (Debug builds also run the invariant checker after each call.)
+TEST(PoolRollback, RunsAtBitmapWordEdgesFreeExactly) {
+  const std::size_t sizes[] = {48, 1, 1008, 1024, 1040, 64, 33, 2048, 16, 100};
+  for (int order = 0; order < 3; ++order) {  // reverse, forward, odd ones first
+    pmalloc_pool* pool = pmalloc_create_pool("edges", PMALLOC_RO);
+    ASSERT_NE(pool, nullptr);
+    std::vector<void*> objects;
+    std::size_t bytes = 0;
+    for (int round = 0; round < 40; ++round) {
+      for (std::size_t size : sizes) {
+        objects.push_back(pmalloc(pool, size));
+        ASSERT_NE(objects.back(), nullptr);
+        bytes += size;
+      }
+    }
+    const pmalloc_stats loaded = stats_of(pool);
+    ASSERT_EQ(loaded.bytes_live, bytes);
+    std::vector<std::size_t> turn(objects.size());
+    for (std::size_t i = 0; i < turn.size(); ++i) turn[i] = order == 0 ? turn.size() - 1 - i : i;
+    if (order == 2) {
+      std::stable_partition(turn.begin(), turn.end(), [](std::size_t i) { return i % 2 == 1; });
+    }
+    std::size_t left = bytes;
+    for (std::size_t k = 0; k < turn.size(); ++k) {
+      const std::size_t i = turn[k];
+      ASSERT_EQ(pfree(pool, objects[i]), 0) << "object " << i << ", order " << order;
+      ASSERT_EQ(pfree(pool, objects[i]), EINVAL) << "double free of object " << i;
+      left -= sizes[i % std::size(sizes)];
+      ASSERT_EQ(stats_of(pool).bytes_live, left) << "after freeing object " << i << ", order " << order;
+    }
+    EXPECT_EQ(stats_of(pool).allocations_live, 0u);
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+      void* p = pmalloc(pool, sizes[i % std::size(sizes)]);
+      ASSERT_NE(p, nullptr);
+      if (order == 0) {
+        EXPECT_EQ(p, objects[i]) << "allocation " << i;
+      }
+    }
+    EXPECT_EQ(stats_of(pool).bytes_live, bytes);
+    EXPECT_EQ(stats_of(pool).bytes_committed, loaded.bytes_committed) << "order " << order;
+    pmalloc_destroy_pool(pool);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Order, PoolReuse, ::testing::Values(true, false),

@@ -9,7 +9,7 @@
 #include "core/error.hpp"
 #include "os/os.hpp"
 #include "pmalloc/pmalloc.h"
-#include "pool/alloc_fast.hpp"
+#include "pool/fast_path.hpp"
 #include "pool/pool.hpp"
 
 using namespace pmalloc::internal;
@@ -25,6 +25,8 @@ namespace {
   const int e = pool_alloc(from_handle(pool), size, kGranule, &p);
   return pointer(e, p);
 }
+
+[[gnu::noinline]] int free_general(pmalloc_pool* pool, const void* p) { return status(pool_free(from_handle(pool), p)); }
 
 }  // namespace
 
@@ -79,7 +81,10 @@ char* pstrdup(pmalloc_pool* pool, const char* s) {
   return p;
 }
 
-int pfree(pmalloc_pool* pool, const void* p) { return status(pool_free(from_handle(pool), p)); }
+int pfree(pmalloc_pool* pool, const void* p) {
+  if (pool_free_fast(from_handle(pool), p)) return 0;
+  return free_general(pool, p);  // a tail call, as in pmalloc_alloc()
+}
 
 int pmalloc_protect_pool(pmalloc_pool* pool) { return status(pool_protect(from_handle(pool))); }
 

@@ -15,7 +15,7 @@
 
 #include "core/error.hpp"
 #include "os/os.hpp"
-#include "pool/alloc_fast.hpp"
+#include "pool/fast_path.hpp"
 #include "pool/lifecycle.hpp"
 #include "pool/lock.hpp"
 #include "pool/region.hpp"

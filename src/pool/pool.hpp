@@ -23,7 +23,7 @@ inline pmalloc_pool* to_handle(Pool* p) noexcept { return reinterpret_cast<pmall
 [[nodiscard]] int pool_validate(const Pool* pool) noexcept;
 [[nodiscard]] int pool_alloc(Pool* pool, std::size_t size, std::size_t align, void** out) noexcept;
 // The allocation fast path alone (granule alignment) is pool_alloc_fast() in
-// pool/alloc_fast.hpp, inline for pmalloc().
+// pool/fast_path.hpp, inline for pmalloc(), and so is pool_free_fast() for pfree().
 [[nodiscard]] int pool_prealloc(Pool* pool, std::size_t size) noexcept;
 [[nodiscard]] int pool_free(Pool* pool, const void* p) noexcept;
 [[nodiscard]] int pool_protect(Pool* pool) noexcept;

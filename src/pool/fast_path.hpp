@@ -1,18 +1,21 @@
-// The allocation fast path, inline so that pmalloc() can run it without a call: a pool
-// handle the calling thread validated recently (the memo below), no lock needed (the
-// process has one thread) or the lock taken, and a bump of the current region's cursor
-// in place. Everything else returns nullptr and pool_alloc() takes over, which also
-// reports every error. Measured in docs/bench/allocation-profile.md.
+// The fast paths of allocation and free, inline so that pmalloc() and pfree() run them
+// without a call: a pool handle the calling thread validated recently (the memo below),
+// no lock needed (the process has one thread) or the lock taken on the first try, and
+// an in-place edit of the current region's never-protected metadata: a bump of its
+// cursor, or clearing one allocation's bits. Everything else goes to pool_alloc() /
+// pool_free(), which also report every error. Measured in docs/bench/allocation-profile.md.
 #pragma once
 
 #include <sys/single_threaded.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
 #include "pmalloc/pmalloc.h"
 #include "pool/layout.hpp"
 #include "pool/lock.hpp"
+#include "pool/region.hpp"
 #include "registry/generation.hpp"
 
 namespace pmalloc::internal {
@@ -71,7 +74,69 @@ inline std::byte* bump(Region* r, unsigned flags, std::size_t n, std::size_t siz
   return r->data + g * kGranule;
 }
 
+// Frees p in place, as pool_free() would, when p starts a live allocation of region r
+// whose metadata was never protected (so nothing of r is protected either), the
+// allocation ends within p's bitmap word or at its end, and freeing it needs no walk down
+// the bitmap (it is the topmost allocation with nothing free below it, or it is not the
+// topmost). false: nothing changed.
+[[gnu::always_inline]] inline bool free_in_place(Region* r, const void* p) noexcept {
+  if (r->meta_protected || !r->contains_data(p)) return false;
+  const auto off = static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->data);
+  const std::size_t g = off / kGranule;
+  if (off % kGranule != 0 || g >= r->cursor) return false;
+  bitmap::Word& used = r->used[g / bitmap::kBits];
+  bitmap::Word& start = r->start[g / bitmap::kBits];
+  const std::size_t bit = g % bitmap::kBits;
+  if (((used & start) >> bit & 1) == 0) return false;  // not the start of a live allocation
+  // The run ends at the first granule after g that is free or starts an allocation
+  // (granules from the cursor on are free).
+  const bitmap::Word after = (~used | start) & ~((bitmap::Word{2} << bit) - 1);  // 0 for bit 63
+  std::size_t end = g - bit + static_cast<std::size_t>(std::countr_zero(after));   // 64 when 0
+  if (after == 0 && end < r->cursor) {  // the next word exists: does the run go on there?
+    const std::size_t w = end / bitmap::kBits;
+    if (((~r->used[w] | r->start[w]) & 1) == 0) return false;
+  }
+  const bool topmost = end == r->cursor;
+  if (topmost && r->free_below_cursor != 0) return false;  // the cursor walks down: pool_free()
+  const std::size_t n = end - g;  // 1 ... 64 - bit
+  const unsigned tail = tail_of(r, g);
+  used &= ~((~bitmap::Word{0} >> (bitmap::kBits - n)) << bit);
+  start &= ~(bitmap::Word{1} << bit);
+  if (tail != 0) r->tails[g / 2] = static_cast<std::uint8_t>(r->tails[g / 2] & ~(0xFu << ((g & 1) * 4)));
+  if (topmost) {
+    r->cursor = g;  // a rollback: the next allocation lands here again
+  } else {
+    r->free_below_cursor += n;
+  }
+  r->live_bytes -= n * kGranule - (tail == 0 ? 0 : kGranule - tail);
+  r->live_allocations -= 1;
+  return true;
+}
+
 void debug_check(const Pool* pool) noexcept;
+
+// Runs f(pool) with the pool lock held, or without it while the process has one thread;
+// false when the lock is busy (the general path then waits for it) or f returned false.
+template <class F>
+inline bool with_pool_lock_tried(Pool* pool, F f) noexcept {
+  SpinLock* lock = nullptr;
+  if (__libc_single_threaded == 0) {
+    lock = &pool_lock(pool);
+    if (!lock->try_lock()) return false;
+  }
+  const bool done = f();
+#ifdef PMALLOC_DEBUG_CHECKS
+  if (done) debug_check(pool);  // under the lock, as pool_check() requires
+#endif
+  if (lock != nullptr) lock->unlock();
+  return done;
+}
+
+// pfree(pool, p) when free_in_place() applies to the pool's current region: true when
+// done, false when pool_free() must run (which then also reports any error).
+inline bool pool_free_fast(Pool* pool, const void* p) noexcept {
+  return recently_validated(pool) && with_pool_lock_tried(pool, [&] { return free_in_place(pool->current, p); });
+}
 
 // The memory, or nullptr when pool_alloc() must run. The pool lock is skipped while the
 // process has one thread (glibc's __libc_single_threaded, which its own malloc uses) and
@@ -81,16 +146,8 @@ inline void* pool_alloc_fast(Pool* pool, std::size_t size) noexcept {
   // size - 1 wraps for 0: every invalid size goes to pool_alloc() and its error.
   if (size - 1 >= kMaxAllocation || !recently_validated(pool)) return nullptr;
   const std::size_t n = (size + kGranule - 1) / kGranule;
-  SpinLock* lock = nullptr;
-  if (__libc_single_threaded == 0) {
-    lock = &pool_lock(pool);
-    if (!lock->try_lock()) return nullptr;
-  }
-  std::byte* p = bump<false>(pool->current, pool->flags, n, size);
-#ifdef PMALLOC_DEBUG_CHECKS
-  if (p != nullptr) debug_check(pool);  // under the lock, as pool_check() requires
-#endif
-  if (lock != nullptr) lock->unlock();
+  std::byte* p = nullptr;
+  with_pool_lock_tried(pool, [&] { return (p = bump<false>(pool->current, pool->flags, n, size)) != nullptr; });
   return p;
 }
 
