@@ -75,6 +75,13 @@ void section_protect(Context& ctx) {
   header.push_back("pool regions");
   Table t(header);
   std::pair<double, std::size_t> worst{0, 0};
+  std::vector<std::pair<std::size_t, std::size_t>> regions_by_size;  // data bytes, pool regions
+  auto regions_at = [&](std::size_t bytes) {
+    for (const auto& [b, n] : regions_by_size) {
+      if (b == bytes) return n;
+    }
+    return std::size_t{0};
+  };
   std::vector<Series> series{{"one mprotect", {}}};
   for (SchemeKind k : all_schemes()) {
     if (k != SchemeKind::malloc) series.push_back({scheme_name(k), {}});
@@ -114,6 +121,7 @@ void section_protect(Context& ctx) {
     }
     row.push_back(ratio(pm, floor));
     row.push_back(std::to_string(regions));
+    regions_by_size.emplace_back(bytes, regions);
     t.row(row);
     if (pm > 1.2 * floor) worst = std::max(worst, std::make_pair(pm / floor, bytes));
   }
@@ -123,8 +131,10 @@ void section_protect(Context& ctx) {
             "call: every pool in this table up to 64 MiB is one `mprotect` and no other system call (strace). "
             "The rest is the page-table work, the same as for one `mprotect`, plus the pool's metadata pages.\n\n";
   if (worst.first > 0) {
-    ctx.loss.push_back("Protecting a small pool costs up to " + ratio(worst.first, 1.0) + " of one mprotect over the same bytes (" +
-                       human_bytes(double(worst.second)) + "): one mprotect per region.");
+    ctx.loss.push_back("Protecting a pool costs up to " + ratio(worst.first, 1.0) + " of one mprotect over the same bytes (" +
+                       human_bytes(double(worst.second)) + ", " + std::to_string(regions_at(worst.second)) +
+                       " region(s), so as many mprotect calls): the call also covers the pool's metadata pages, and "
+                       "medians of few runs of a sub-millisecond call vary from run to run here.");
   }
   Plot p;
   p.file = "protect-cost.png";
