@@ -228,6 +228,22 @@ TEST_F(PoolTest, RollbackOfTopAllocationsRewindsTheCursor) {
   EXPECT_EQ(pmalloc(pool, 40), static_cast<char*>(base) + 32);
 }
 
+// bytes_metadata counts the metadata pages that describe committed data, not the whole
+// metadata span a region reserves for the data it may hold later (3 MiB for the first).
+TEST_F(PoolTest, MetadataBytesFollowCommittedData) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  ASSERT_NE(pmalloc(pool, 100), nullptr);
+  const pmalloc_stats small = stats();
+  EXPECT_GT(small.bytes_metadata, 0u);
+  EXPECT_LE(small.bytes_metadata, 4 * page) << "header, bitmaps and nibbles of one commit step";
+  for (int i = 0; i < 64; ++i) ASSERT_NE(pmalloc(pool, 16384), nullptr);  // 1 MiB more
+  const pmalloc_stats grown = stats();
+  EXPECT_GT(grown.bytes_metadata, small.bytes_metadata);
+  // 6 bits per 16-byte granule, rounded up to pages per array, plus the header page.
+  EXPECT_LE(grown.bytes_metadata, grown.bytes_committed * 6 / 8 / 16 + 4 * page);
+  EXPECT_GT(grown.bytes_reserved, grown.bytes_committed + grown.bytes_metadata);
+}
+
 TEST_F(PoolTest, PreallocCommitsWithoutAllocating) {
   EXPECT_EQ(pmalloc_prealloc(pool, 200000), 0);
   pmalloc_stats st = stats();

@@ -54,7 +54,10 @@ struct pmalloc_stats {
   int    sealed;            /**< 1 when the protected pages are mseal()ed */
   /* additions */
   int    is_protected;      /**< 1 when every committed data page is write-protected */
-  size_t bytes_metadata;    /**< bytes of metadata pages (descriptor, headers, bitmaps) */
+  size_t bytes_metadata;    /**< bytes of the metadata pages that describe committed data
+                                 (descriptor, headers, bitmaps): at most this much metadata is
+                                 resident; the rest of a region's metadata span is address
+                                 space only (counted in bytes_reserved) */
   size_t bytes_free;        /**< committed data bytes not covered by live allocations */
   size_t protect_calls;     /**< successful pmalloc_protect_pool() calls */
   unsigned flags;           /**< the pool's current flags */

@@ -1,4 +1,5 @@
 // Read-only pool queries: statistics, address placement and the invariant checker.
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -11,6 +12,35 @@
 #include "registry/registry.hpp"
 
 namespace pmalloc::internal {
+
+namespace {
+
+// The bytes of r's metadata pages that describe committed data: the header (and
+// descriptor) and, of each of the three per-granule arrays (used bits, start bits, size
+// nibbles), the part for committed granules; overlapping pages counted once. This is what
+// metadata can be resident; the rest of meta_bytes is address space for data not yet
+// committed (a first region's metadata span is 3 MiB, of which a small pool uses pages).
+std::size_t metadata_in_use(const Region* r) noexcept {
+  const std::size_t page = os::page_size();
+  const std::size_t granules = r->committed / kGranule;
+  const std::size_t bitmap_bytes = bitmap::words_for(granules) * sizeof(bitmap::Word);
+  auto offset = [r](const void* p) { return static_cast<std::size_t>(static_cast<const std::byte*>(p) - r->meta); };
+  const std::size_t spans[4][2] = {{0, offset(r->used)},  // header, descriptor
+                                   {offset(r->used), bitmap_bytes},
+                                   {offset(r->start), bitmap_bytes},
+                                   {offset(r->tails), (granules + 1) / 2}};
+  std::size_t bytes = 0, covered = 0;  // spans are in address order; `covered` = end of counted pages
+  for (const auto& [begin, n] : spans) {
+    if (n == 0) continue;
+    const std::size_t first = std::max(begin / page * page, covered);
+    const std::size_t end = (begin + n + page - 1) / page * page;
+    if (end > first) bytes += end - first;
+    covered = std::max(covered, end);
+  }
+  return bytes;
+}
+
+}  // namespace
 
 int pool_stats(const Pool* pool, pmalloc_stats* out) noexcept {
   if (out == nullptr) return fail(EINVAL, "pmalloc_pool_stats: output is NULL");
@@ -25,7 +55,7 @@ int pool_stats(const Pool* pool, pmalloc_stats* out) noexcept {
     s.bytes_committed += r->committed;
     s.bytes_reserved += r->reservation_size;
     s.bytes_protected += r->protected_bytes;
-    s.bytes_metadata += r->meta_bytes;
+    s.bytes_metadata += metadata_in_use(r);
     s.regions += 1;
     const std::size_t protected_span = r->meta_protected ? r->meta_bytes + r->protected_bytes : 0;
     if (protected_span != 0) {
