@@ -42,7 +42,7 @@ int pmalloc_prealloc(pmalloc_pool* pool, size_t size) { return status(pool_preal
 
 void* pmalloc_alloc(pmalloc_pool* pool, size_t size) {
   if (void* p = pool_alloc_fast(from_handle(pool), size)) return p;
-  return alloc_general(pool, size);  // a tail call: the fast path above needs no frame
+  return alloc_general(pool, size);  // a tail call: the fast path above makes no call
 }
 
 void* pmalloc_aligned(pmalloc_pool* pool, size_t size, size_t align) {

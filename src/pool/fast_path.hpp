@@ -44,23 +44,11 @@ inline bool recently_validated(const Pool* pool) noexcept {
          pool->magic == kPoolMagic && pool->self == pool;
 }
 
-// The bump itself, for n granules at granule alignment, in region r of a pool with
-// `flags`; the caller holds the pool lock (or the process has one thread). The current
-// region must have committed room right above its cursor, metadata that was never
-// protected, nothing freed below the cursor waiting for reuse, and no auto-protection.
-// The result is what the general path would choose. nullptr: nothing changed. A run
-// that crosses a bitmap word (or fills one) is left to bump_wide(), or with Wide false to
-// the caller, so that the fast path stays a leaf function.
+// bump() for runs that cross a bitmap word or fill one (pool.cpp: the multi-word loop).
 std::byte* bump_wide(Region* r, std::size_t n, std::size_t size) noexcept;
-template <bool Wide = true>
-inline std::byte* bump(Region* r, unsigned flags, std::size_t n, std::size_t size) noexcept {
-  if (r->meta_protected || r->free_below_cursor != 0 || (flags & PMALLOC_AUTO) != 0) return nullptr;
-  const std::size_t g = r->cursor;
-  if (n > r->committed / kGranule - g) return nullptr;  // cursor * kGranule <= committed
-  const std::size_t bit = g % bitmap::kBits;
-  if (n >= bitmap::kBits || bit + n > bitmap::kBits) return Wide ? bump_wide(r, n, size) : nullptr;
-  r->used[g / bitmap::kBits] |= ((bitmap::Word{1} << n) - 1) << bit;
-  r->start[g / bitmap::kBits] |= bitmap::Word{1} << bit;
+
+// What a bump records once the used and start bits of granules [g, g + n) are set.
+inline std::byte* bumped(Region* r, std::size_t g, std::size_t n, std::size_t size) noexcept {
   // The nibble of a free granule is 0 (layout.hpp), so for sizes that are granule
   // multiples nothing is written, nor read: the tail pages stay untouched, not resident.
   if (const unsigned want = static_cast<unsigned>(size % kGranule); want != 0) {
@@ -72,6 +60,25 @@ inline std::byte* bump(Region* r, unsigned flags, std::size_t n, std::size_t siz
   r->live_bytes += size;
   r->live_allocations += 1;
   return r->data + g * kGranule;
+}
+
+// The bump itself, for n granules at granule alignment, in region r of a pool with
+// `flags`; the caller holds the pool lock (or the process has one thread). The current
+// region must have committed room right above its cursor, metadata that was never
+// protected, nothing freed below the cursor waiting for reuse, and no auto-protection.
+// The result is what the general path would choose. nullptr: nothing changed. A run
+// that crosses a bitmap word (or fills one) is left to bump_wide(), or with Wide false to
+// the caller, so that the fast path stays a leaf function.
+template <bool Wide = true>
+inline std::byte* bump(Region* r, unsigned flags, std::size_t n, std::size_t size) noexcept {
+  if (r->meta_protected || r->free_below_cursor != 0 || (flags & PMALLOC_AUTO) != 0) return nullptr;
+  const std::size_t g = r->cursor;
+  if (n > r->committed / kGranule - g) return nullptr;  // cursor * kGranule <= committed
+  const std::size_t bit = g % bitmap::kBits;
+  if (n >= bitmap::kBits || bit + n > bitmap::kBits) return Wide ? bump_wide(r, n, size) : nullptr;
+  r->used[g / bitmap::kBits] |= ((bitmap::Word{1} << n) - 1) << bit;
+  r->start[g / bitmap::kBits] |= bitmap::Word{1} << bit;
+  return bumped(r, g, n, size);
 }
 
 // Frees p in place, as pool_free() would, when p starts a live allocation of region r
@@ -141,7 +148,7 @@ inline bool pool_free_fast(Pool* pool, const void* p) noexcept {
 // The memory, or nullptr when pool_alloc() must run. The pool lock is skipped while the
 // process has one thread (glibc's __libc_single_threaded, which its own malloc uses) and
 // otherwise tried once: a busy lock, like anything unusual, is pool_alloc()'s business.
-// No call on this path: it is a leaf, so that pmalloc() needs no stack frame.
+// No call on this path: pmalloc() is a leaf function until it hands over to pool_alloc().
 inline void* pool_alloc_fast(Pool* pool, std::size_t size) noexcept {
   // size - 1 wraps for 0: every invalid size goes to pool_alloc() and its error.
   if (size - 1 >= kMaxAllocation || !recently_validated(pool)) return nullptr;

@@ -32,7 +32,6 @@ std::size_t align_up(std::size_t n, std::size_t a) noexcept { return (n + a - 1)
 std::atomic<bool> g_debug_checks{true};
 std::atomic<std::size_t> g_first_region_bytes{kFirstRegionBytes};
 
-
 // Stages the bitmap/tail/header edits that record an allocation of n granules at g.
 int record_allocation(Region* r, std::size_t g, std::size_t n, std::size_t size, std::size_t new_cursor,
                       std::size_t new_free, std::size_t new_committed, MetaTxn& tx) noexcept {
@@ -164,15 +163,7 @@ std::byte* bump_wide(Region* r, std::size_t n, std::size_t size) noexcept {
   const std::size_t g = r->cursor;
   bitmap::set_range(r->used, g, g + n);
   bitmap::set_range(r->start, g, g + 1);
-  if (const unsigned want = static_cast<unsigned>(size % kGranule); want != 0) {
-    std::uint8_t& tail = r->tails[g / 2];
-    const unsigned shift = (g & 1) * 4;
-    tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | (want << shift));
-  }
-  r->cursor = g + n;
-  r->live_bytes += size;
-  r->live_allocations += 1;
-  return r->data + g * kGranule;
+  return bumped(r, g, n, size);
 }
 
 void set_debug_checks(bool on) noexcept { g_debug_checks.store(on, std::memory_order_relaxed); }
