@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <utility>
 
 #include "cells.hpp"
@@ -74,14 +75,7 @@ void section_protect(Context& ctx) {
   header.push_back("pmalloc / one mprotect");
   header.push_back("pool regions");
   Table t(header);
-  std::pair<double, std::size_t> worst{0, 0};
-  std::vector<std::pair<std::size_t, std::size_t>> regions_by_size;  // data bytes, pool regions
-  auto regions_at = [&](std::size_t bytes) {
-    for (const auto& [b, n] : regions_by_size) {
-      if (b == bytes) return n;
-    }
-    return std::size_t{0};
-  };
+  std::tuple<double, std::size_t, std::size_t> worst{0, 0, 0};  // ratio, data bytes, pool regions
   std::vector<Series> series{{"one mprotect", {}}};
   for (SchemeKind k : all_schemes()) {
     if (k != SchemeKind::malloc) series.push_back({scheme_name(k), {}});
@@ -121,18 +115,17 @@ void section_protect(Context& ctx) {
     }
     row.push_back(ratio(pm, floor));
     row.push_back(std::to_string(regions));
-    regions_by_size.emplace_back(bytes, regions);
     t.row(row);
-    if (pm > 1.2 * floor) worst = std::max(worst, std::make_pair(pm / floor, bytes));
+    if (pm > 1.2 * floor) worst = std::max(worst, std::make_tuple(pm / floor, bytes, regions));
   }
   ctx.md << t.markdown()
          << "`pmalloc_protect_pool` makes one `mprotect` call per region (the first region has room for 64 MiB, "
             "the next ones for 256 MiB each), and a first protect updates the region headers in place before the "
             "call: every pool in this table up to 64 MiB is one `mprotect` and no other system call (strace). "
             "The rest is the page-table work, the same as for one `mprotect`, plus the pool's metadata pages.\n\n";
-  if (worst.first > 0) {
-    ctx.loss.push_back("Protecting a pool costs up to " + ratio(worst.first, 1.0) + " of one mprotect over the same bytes (" +
-                       human_bytes(double(worst.second)) + ", " + std::to_string(regions_at(worst.second)) +
+  if (const auto [worst_ratio, worst_bytes, worst_regions] = worst; worst_ratio > 0) {
+    ctx.loss.push_back("Protecting a pool costs up to " + ratio(worst_ratio, 1.0) + " of one mprotect over the same bytes (" +
+                       human_bytes(double(worst_bytes)) + ", " + std::to_string(worst_regions) +
                        " region(s), so as many mprotect calls): the call also covers the pool's metadata pages, and "
                        "medians of few runs of a sub-millisecond call vary from run to run here.");
   }

@@ -52,9 +52,7 @@ inline std::byte* bumped(Region* r, std::size_t g, std::size_t n, std::size_t si
   // The nibble of a free granule is 0 (layout.hpp), so for sizes that are granule
   // multiples nothing is written, nor read: the tail pages stay untouched, not resident.
   if (const unsigned want = static_cast<unsigned>(size % kGranule); want != 0) {
-    std::uint8_t& tail = r->tails[g / 2];
-    const unsigned shift = (g & 1) * 4;
-    tail = static_cast<std::uint8_t>((tail & ~(0xFu << shift)) | (want << shift));
+    r->tails[g / 2] = with_tail(r->tails[g / 2], g, want);
   }
   r->cursor = g + n;
   r->live_bytes += size;
@@ -109,7 +107,7 @@ inline std::byte* bump(Region* r, unsigned flags, std::size_t n, std::size_t siz
   const unsigned tail = tail_of(r, g);
   used &= ~((~bitmap::Word{0} >> (bitmap::kBits - n)) << bit);
   start &= ~(bitmap::Word{1} << bit);
-  if (tail != 0) r->tails[g / 2] = static_cast<std::uint8_t>(r->tails[g / 2] & ~(0xFu << ((g & 1) * 4)));
+  if (tail != 0) r->tails[g / 2] = with_tail(r->tails[g / 2], g, 0);
   if (topmost) {
     r->cursor = g;  // a rollback: the next allocation lands here again
   } else {

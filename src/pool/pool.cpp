@@ -41,7 +41,6 @@ int record_allocation(Region* r, std::size_t g, std::size_t n, std::size_t size,
   auto* used = tx.edit(r->used + w0, ro, w1 - w0 + 1);
   auto* start = tx.edit(r->start + w0, ro);
   // The size nibble only where it is not 0, which a free granule's already is (see bump()).
-  const unsigned shift = (g & 1) * 4;
   const unsigned want = static_cast<unsigned>(size % kGranule);
   const bool tail_changes = want != 0;
   auto* tail = tail_changes ? tx.edit(r->tails + g / 2, ro) : nullptr;
@@ -52,7 +51,7 @@ int record_allocation(Region* r, std::size_t g, std::size_t n, std::size_t size,
   const std::size_t base = w0 * bitmap::kBits;
   bitmap::set_range(used, g - base, g + n - base);
   bitmap::set_range(start, g - base, g - base + 1);
-  if (tail_changes) *tail = static_cast<std::uint8_t>((*tail & ~(0xFu << shift)) | (want << shift));
+  if (tail_changes) *tail = with_tail(*tail, g, want);
   h->cursor = new_cursor;
   h->free_below_cursor = new_free;
   h->committed = new_committed;
@@ -355,7 +354,7 @@ int pool_free(Pool* pool, const void* p) noexcept {
   const std::size_t base = w0 * bitmap::kBits;
   bitmap::clear_range(used, g - base, end - base);
   bitmap::clear_range(start, g - base, g - base + 1);
-  if (tail_byte != nullptr) *tail_byte = static_cast<std::uint8_t>(*tail_byte & ~(0xFu << ((g & 1) * 4)));
+  if (tail_byte != nullptr) *tail_byte = with_tail(*tail_byte, g, 0);
   h->cursor = cursor;
   h->free_below_cursor = free_below;
   h->live_bytes -= size;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "pool/layout.hpp"
 #include "pool/meta_txn.hpp"
@@ -36,6 +37,12 @@ std::size_t region_release(Region* r) noexcept;
 
 inline unsigned tail_of(const Region* r, std::size_t g) noexcept {
   return (r->tails[g / 2] >> ((g & 1) * 4)) & 0xFu;
+}
+
+// The byte of nibbles that holds granule g's, with that nibble set to `value` (0-15).
+inline std::uint8_t with_tail(std::uint8_t byte, std::size_t g, unsigned value) noexcept {
+  const unsigned shift = (g & 1) * 4;
+  return static_cast<std::uint8_t>((byte & ~(0xFu << shift)) | (value << shift));
 }
 
 }  // namespace pmalloc::internal
