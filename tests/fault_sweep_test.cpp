@@ -159,7 +159,9 @@ struct Sweep {
     fault::disarm();
     EXPECT_EQ(pmalloc::internal::registry::size(), registered_before) << "registry entry leaked, N=" << n << " in " << fired_in;
     if ((flags & PMALLOC_SEAL) == 0 || !pmalloc_seal_supported()) {
-      EXPECT_EQ(hardening_test::mappings_within(ranges), 0u) << "mapping leaked, N=" << n << " in " << fired_in;
+      std::string left;
+      EXPECT_EQ(hardening_test::mappings_within(ranges, &left, /*skip_foreign=*/true), 0u)
+          << "mapping leaked, N=" << n << " in " << fired_in << ":\n" << left;
       if (!hardening_test::kSanitized) {  // sanitizers map memory of their own meanwhile
         EXPECT_EQ(pmalloc_test::count_mappings(), maps_before) << "mapping leaked, N=" << n << " in " << fired_in;
       }

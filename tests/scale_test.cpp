@@ -76,7 +76,7 @@ TEST(Scale, MillionAllocationsProtectedWithAHandfulOfMappings) {
     EXPECT_TRUE(pmalloc::internal::pool_check(pmalloc::internal::from_handle(pool)));
   }
   pmalloc_destroy_pool(pool);
-  EXPECT_EQ(hardening_test::mappings_within(ranges), 0u);
+  EXPECT_EQ(hardening_test::mappings_within(ranges, nullptr, /*skip_foreign=*/true), 0u);
   if (!hardening_test::kSanitized) {
     EXPECT_EQ(pmalloc_test::count_mappings(), maps_before);
   }
