@@ -4,7 +4,9 @@
 #   2. the suite under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on);
 #   3. the suite under ThreadSanitizer;
 #   4. the libFuzzer harness (fuzz/; clang, ASan+UBSan) for PMALLOC_FUZZ_SECONDS (60) seconds.
-# Each tier ends with ctest's summary. PMALLOC_TIERS="fuzz default asan tsan" selects tiers.
+# Each tier ends with ctest's summary; the run ends with a recap of every tier (its result,
+# ctest's count line and any failed tests), so the tail of a CI log names what failed.
+# PMALLOC_TIERS="fuzz default asan tsan" selects tiers.
 # The same configurations are in CMakePresets.json (cmake --preset asan, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,7 @@ jobs=$(nproc)
 # The fuzz tier runs first so that the run ends with ctest's summary.
 tiers=${PMALLOC_TIERS:-"fuzz default asan tsan"}
 status=0
+recap=()  # one block per tier, printed at the end
 
 # The sanitizer tiers skip the tests that only re-check packaging (install + external
 # consumer builds, Doxygen): they exercise no library code the default tier does not.
@@ -30,7 +33,14 @@ run_tier() {  # name, build dir, ctest exclude regex ('' for none), cmake args..
   echo "=== tier: $name"
   cmake -S . -B "$dir" -G Ninja -DPMALLOC_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
-  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900 ${exclude:+-E "$exclude"}) || status=1
+  local log="$dir/ctest.log" result=passed
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900 ${exclude:+-E "$exclude"}) 2>&1 | tee "$log" ||
+    { result=FAILED; status=1; }
+  local failed
+  failed=$(sed -n '/^The following tests FAILED:/,$p' "$log")
+  recap+=("tier $name: $result
+$(grep -E '^[0-9]+% tests passed' "$log" || echo "(no ctest summary)")${failed:+
+$failed}")
 }
 
 run_fuzz() {  # clang builds the harness only (with -Werror off: the gcc tiers enforce warnings)
@@ -44,9 +54,13 @@ run_fuzz() {  # clang builds the harness only (with -Werror off: the gcc tiers e
   if "$dir/fuzz/pool_fuzz" -max_total_time="${PMALLOC_FUZZ_SECONDS:-60}" -print_final_stats=1 "$corpus" fuzz/corpus/pool \
       >"$dir/fuzz.log" 2>&1; then
     tail -n 6 "$dir/fuzz.log"
+    recap+=("tier fuzz: passed
+$(grep -E '^stat::number_of_executed_units' "$dir/fuzz.log")")
   else
     tail -n 80 "$dir/fuzz.log"
     status=1
+    recap+=("tier fuzz: FAILED
+$(grep -E '^(pool_fuzz:|==[0-9]+==ERROR|SUMMARY)' "$dir/fuzz.log" | head -n 5)")
   fi
   rm -rf "$corpus"
 }
@@ -62,4 +76,6 @@ for t in $tiers; do
     *) echo "unknown tier $t" >&2; exit 2 ;;
   esac
 done
+echo "=== recap"
+printf '%s\n' "${recap[@]}"
 exit $status
