@@ -141,6 +141,14 @@ def seeds():
     p.bad_free(0, 7).protect(1).destroy(2).create(AUTO).alloc(2, 64).check(3, 0, 0, 35)
     yield "many_pools", p
 
+    # Zero-length wr_* calls one past the end of an allocation name the byte there: the
+    # neighbour's first byte (a valid target, of its own pool's kind) or a free granule.
+    p = Prog().create(WR).create(RO)
+    for k in range(2):
+        p.alloc(k, 32, seed=k).alloc(k, 32, seed=k + 2)
+    p.protect(0).wr(0, 0, 32, 0).wr(0, 1, 32, 0).wr(1, 0, 32, 0, memset=True).wr(1, 1, 32, 0)
+    yield "zero_length_edges", p
+
 
 def main():
     os.makedirs(OUT, exist_ok=True)

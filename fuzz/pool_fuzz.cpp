@@ -24,18 +24,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "pool/lock.hpp"
 #include "pool/pool.hpp"
-
-// Write-rare operations are exercised once pmalloc/wr.h provides them (issue 3); the
-// header defines wr_rcu_assign_pointer as a macro, which is what is tested here.
-#if defined(wr_rcu_assign_pointer)
-#define PMALLOC_FUZZ_WR 1
-#else
-#define PMALLOC_FUZZ_WR 0
-#endif
 
 namespace pmalloc_fuzz {
 namespace {
@@ -280,54 +273,55 @@ class Session {
     }
   }
 
+  // The live allocation (of any pool) that holds all of [t, t + span), with its pool.
+  std::pair<ModelPool*, Live*> holder_of(const unsigned char* t, std::size_t span) {
+    const auto b = reinterpret_cast<std::uintptr_t>(t);
+    for (ModelPool& o : pools_) {
+      for (Live& x : o.live) {
+        const auto lo = reinterpret_cast<std::uintptr_t>(x.p);
+        if (lo <= b && b - lo <= x.n && span <= x.n - (b - lo)) return {&o, &x};
+      }
+    }
+    return {nullptr, nullptr};
+  }
+
   void wr(bool memset_form) {
-#if PMALLOC_FUZZ_WR
     ModelPool* m = pick_pool();
     if (m == nullptr) return;
     Live* l = pick_live(*m);
     if (l == nullptr) return;
     const std::size_t off = in_.below(l->n + 1);
     std::size_t n = in_.below(l->n + 1);
-    const bool over = in_.byte() % 8 == 0;  // deliberately past the end
+    const bool over = in_.byte() % 8 == 0;  // deliberately past the end of l
     if (over) n = l->n - off + 1 + in_.below(64);
-    const bool inside = off < l->n && off + n <= l->n;  // n == 0 still names the byte at off
+    // The target is [t, t + n), or the byte at t when n is 0. It starts inside l or one
+    // past its end, where it may fall inside a neighbour: a valid target of its own pool.
+    unsigned char* const t = l->p + off;
+    const auto [owner, target] = holder_of(t, n == 0 ? 1 : n);
     const unsigned char c = in_.byte();
-    std::vector<unsigned char> src(n, c);
-    if (n != 0) src[n - 1] = static_cast<unsigned char>(c ^ 0x3C);
+    std::vector<unsigned char> src(n, c);  // what the target holds afterwards
+    if (n != 0 && !memset_form) src[n - 1] = static_cast<unsigned char>(c ^ 0x3C);
     errno = 0;
-    const bool ok = memset_form ? wr_memset(l->p + off, c, n) : wr_memcpy(l->p + off, src.data(), n);
-    const bool rare = (m->flags & PMALLOC_WR) != 0 && !m->made_ro;
-    if (!inside) {
+    const bool ok = memset_form ? wr_memset(t, c, n) : wr_memcpy(t, src.data(), n);
+    if (target == nullptr) {
       expect_failure(!ok, "wr_* past the end of an allocation accepted");
       FUZZ_CHECK(errno == EINVAL, "wr_* past the end: not EINVAL");
-    } else if (!rare) {
+    } else if ((owner->flags & PMALLOC_WR) == 0 || owner->made_ro) {
       expect_failure(!ok, "wr_* into a write-once pool accepted");
       FUZZ_CHECK(errno == EPERM, "wr_* into a write-once pool: not EPERM");
-    } else if ((m->flags & PMALLOC_SEAL) != 0 && !ok) {
+    } else if ((owner->flags & PMALLOC_SEAL) != 0 && !ok) {
       FUZZ_CHECK(errno == EPERM, "wr_* into sealed pages: not EPERM");  // writer cannot reach them
     } else {
       FUZZ_CHECK(ok, "wr_* into a live write-rare allocation failed");
-      if (memset_form) {
-        std::memset(l->bytes.data() + off, c, n);
-      } else {
-        std::memcpy(l->bytes.data() + off, src.data(), n);
-      }
+      if (n != 0) std::memcpy(target->bytes.data() + (t - target->p), src.data(), n);
     }
-#else
-    // Extension point: pmalloc/wr.h has not landed yet (no wr_rcu_assign_pointer macro);
-    // once it has, this operation checks wr_memcpy / wr_memset against the model.
-    (void)memset_form;
-    (void)in_.byte();
-#endif
   }
 
   void make_ro() {
-#if PMALLOC_FUZZ_WR
     ModelPool* m = pick_pool();
     if (m == nullptr) return;
     FUZZ_CHECK(pmalloc_make_pool_ro(m->pool) == 0, "pmalloc_make_pool_ro failed");
     if ((m->flags & PMALLOC_WR) != 0) m->made_ro = true;
-#endif
   }
 
   void check_objects() {

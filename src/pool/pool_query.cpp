@@ -112,8 +112,11 @@ Placement locate_in(Region* r, const registry::Entry& e, const void* p, std::siz
   const std::size_t size = (end - s) * kGranule - (tail == 0 ? 0 : kGranule - tail);
   out->begin = r->data + s * kGranule;
   out->size = size;
+  // n == 0 names the single byte at p (hardening.md): one past the end is outside, also
+  // when it falls in the padding of the allocation's last granule.
   const std::size_t rel = off - s * kGranule;
-  if (n > size || rel > size - n) return Placement::bad;
+  const std::size_t span = n == 0 ? 1 : n;
+  if (span > size || rel > size - span) return Placement::bad;
   // Protection covers a prefix of the data, so the range is read-only iff it starts in it.
   out->read_only = off < r->protected_bytes;
   return Placement::ok;

@@ -146,6 +146,23 @@ TEST_F(WrApi, ZeroLengthChecksTheTargetAndWritesNothing) {
   expect_refused(EINVAL, &local, sizeof local, [&] { return wr_memcpy(&local, &local, 0); });
 }
 
+TEST_F(WrApi, ZeroLengthOnePastTheEndIsTheNextByte) {
+  // n == 0 names the byte at dst: one past the end of an allocation is refused, also in
+  // the padding of its last granule, and accepted where the next allocation starts.
+  auto* odd = static_cast<unsigned char*>(pmalloc(pool_, 2));
+  auto* full = static_cast<unsigned char*>(pmalloc(pool_, 16));
+  auto* next = static_cast<unsigned char*>(pmalloc(pool_, 16));
+  ASSERT_TRUE(odd != nullptr && full != nullptr && next != nullptr);
+  ASSERT_EQ(full + 16, next);  // packed: the test relies on the neighbour
+  ASSERT_EQ(pmalloc_protect_pool(pool_), 0);
+  expect_refused(EINVAL, odd, 2, [&] { return wr_memcpy(odd + 2, nullptr, 0); });
+  expect_refused(EINVAL, odd, 2, [&] { return wr_memset(odd + 2, 0, 0); });
+  EXPECT_TRUE(wr_memcpy(full + 16, nullptr, 0)) << pmalloc_last_error();
+  expect_refused(EINVAL, next, 16, [&] { return wr_memset(next + 16, 0, 0); });  // free space after it
+  EXPECT_EQ(is_pmalloc_object(odd + 2, 0), PMALLOC_OBJECT_BAD);
+  EXPECT_EQ(is_pmalloc_object(full + 16, 0), PMALLOC_OBJECT_OK);
+}
+
 TEST_F(WrApi, RefusesTargetsOutsideOneLiveAllocation) {
   Record* r = make_record(1);
   Record* s = make_record(2);
