@@ -149,6 +149,14 @@ def seeds():
     p.protect(0).wr(0, 0, 32, 0).wr(0, 1, 32, 0).wr(1, 0, 32, 0, memset=True).wr(1, 1, 32, 0)
     yield "zero_length_edges", p
 
+    # An auto-protected pool at the harness's live-bytes cap: the sixth 1.5 MiB allocation
+    # is freed at once, but the fifth was protected when allocation moved past it.
+    p = Prog().create(AUTO)
+    for i in range(5):
+        p.alloc(0, kind="region", seed=i)
+    p.alloc(0, kind="region", ok=False).write(0, 4)  # over the cap: freed, not filled
+    yield "auto_rollback_at_cap", p
+
 
 def main():
     os.makedirs(OUT, exist_ok=True)

@@ -185,6 +185,12 @@ class Session {
       return;
     }
     FUZZ_CHECK(p != nullptr, "allocation failed");
+    // With PMALLOC_AUTO the pages below the newest allocation get protected as allocation
+    // moves on; only the newest one is sure to be writable. That holds also when the new
+    // allocation is freed again at once (below): a rollback does not unprotect.
+    if ((m->flags & PMALLOC_AUTO) != 0) {
+      for (Live& l : m->live) l.writable = false;
+    }
     // Every step compares every live byte with the model: keep that bounded.
     if (live_bytes_ + size > kMaxLiveBytes) {
       FUZZ_CHECK(pfree(m->pool, p) == 0, "pfree of a fresh allocation failed");
@@ -193,11 +199,6 @@ class Session {
     live_bytes_ += size;
     FUZZ_CHECK(reinterpret_cast<std::uintptr_t>(p) % (align < 16 ? 16 : align) == 0, "misaligned allocation");
     for (const Live& l : m->live) FUZZ_CHECK(p + size <= l.p || l.p + l.n <= p, "allocation overlaps a live one");
-    // With PMALLOC_AUTO the pages below the newest allocation get protected as allocation
-    // moves on; only the newest one is sure to be writable.
-    if ((m->flags & PMALLOC_AUTO) != 0) {
-      for (Live& l : m->live) l.writable = false;
-    }
     Live l{p, size, std::vector<unsigned char>(size), true};
     fill(l);
     m->live.push_back(std::move(l));
