@@ -60,7 +60,7 @@ $(grep -E '^stat::number_of_executed_units' "$dir/fuzz.log")")
     tail -n 80 "$dir/fuzz.log"
     status=1
     recap+=("tier fuzz: FAILED
-$(grep -E '^(pool_fuzz:|==[0-9]+==ERROR|SUMMARY)' "$dir/fuzz.log" | head -n 5)")
+$(grep -E '^(INFO: Seed:|pool_fuzz:|==[0-9]+==ERROR|SUMMARY|Base64:)' "$dir/fuzz.log" | head -n 8)")
   fi
   rm -rf "$corpus"
 }
