@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
 jobs=$(nproc)
-# The fuzz tier runs first so that the run ends with ctest's summary.
+# The fuzz tier runs first, so that the last tier's ctest summary sits right above the recap.
 tiers=${PMALLOC_TIERS:-"fuzz default asan tsan"}
 status=0
 recap=()  # one block per tier, printed at the end
